@@ -1,0 +1,37 @@
+"""provcheck: find the original video frame or photo a claimed image was derived from."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import ClaimResult, Index, default_index_path
+from .errors import (
+    DuplicateSourceError,
+    ExitCode,
+    IndexMismatchError,
+    IndexStoreError,
+    MediaError,
+    ProvcheckError,
+    SourceNotFoundError,
+)
+from .index import SourceRecord
+from .match import CropBox, Derivation, Match, Verdict
+
+__all__ = [
+    "ClaimResult",
+    "CropBox",
+    "Derivation",
+    "DuplicateSourceError",
+    "ExitCode",
+    "Index",
+    "IndexMismatchError",
+    "IndexStoreError",
+    "Match",
+    "MediaError",
+    "ProvcheckError",
+    "SourceNotFoundError",
+    "SourceRecord",
+    "Verdict",
+    "__version__",
+    "default_index_path",
+]

@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m provcheck``."""
+
+from .cli import main
+
+main()

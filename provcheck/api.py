@@ -1,0 +1,255 @@
+"""The Python API: :class:`Index`, what the CLI and Python users call.
+
+Example:
+    >>> from provcheck import Index
+    >>> index = Index("footage.sqlite")
+    >>> index.add("strike.mp4", title="Strike video", url="https://...", published="2016-06-30")
+    >>> for match in index.match("claimed.jpg"):
+    ...     print(match.verdict.value, match.source.title, match.timestamp_s)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+from PIL import Image
+
+from .errors import DuplicateSourceError, MediaError, ProvcheckError
+from .hashing import HASHERS
+from .index import FrameRecord, IndexStats, IndexStore, NewSource, SourceRecord, SQLiteStore
+from .match import ClaimResult, Match, MatchEngine, Verdict
+from .media import (
+    DEFAULT_SAMPLE_FPS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    Frame,
+    image_frame,
+    media_kind,
+    probe_video,
+    sample_video,
+    sha256_file,
+)
+
+INDEX_ENV_VAR = "PROVCHECK_INDEX"
+INDEX_FILENAME = "index.sqlite"
+
+#: Progress callback: (work done, work total), in the unit of the task (seconds of video).
+Progress = Callable[[float, float], None]
+
+
+def default_index_path() -> Path:
+    """Where the index lives when none is given: ``$PROVCHECK_INDEX``, else the user data dir."""
+    from_env = os.environ.get(INDEX_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return Path(platformdirs.user_data_dir("provcheck", appauthor=False)) / INDEX_FILENAME
+
+
+def parse_published(value: str | None) -> str | None:
+    """Check a publication date is ``YYYY-MM-DD`` (a real date) and return it unchanged.
+
+    Raises:
+        ValueError: not a valid date in that form.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise ValueError(f"The publication date must be a real date written YYYY-MM-DD, not {value!r}.")
+
+
+def fingerprint(frame: Frame) -> FrameRecord:
+    """Compute every hasher's hash of one frame."""
+    values = {hasher.name: hasher.compute(frame.pixels) for hasher in HASHERS}
+    return FrameRecord(
+        frame_number=frame.index,
+        time_s=frame.time_s,
+        hashes={name: value.packed for name, value in values.items()},
+        pdq_quality=values["pdq"].quality,
+    )
+
+
+def iter_media_files(folder: Path) -> Iterator[Path]:
+    """Media files in a folder and its subfolders, by extension, in sorted order."""
+    known = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in known and path.is_file():
+            yield path
+
+
+def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:  # type: ignore[type-arg]
+    if isinstance(image, Image.Image):
+        return Frame(np.asarray(image.convert("RGB"), dtype=np.uint8), "<image>", 0, None)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError("A claim given as an array must be RGB uint8 of shape (height, width, 3).")
+        return Frame(image, "<array>", 0, None)
+    return image_frame(Path(image))
+
+
+class Index:
+    """A provcheck index of known sources, stored in one SQLite file.
+
+    The file is created by the first :meth:`add`; reading an index that does not
+    exist raises :class:`~provcheck.errors.IndexStoreError`.
+
+    Args:
+        path: the index file; default :func:`default_index_path`.
+        store: a storage backend to use instead of SQLite at ``path``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, store: IndexStore | None = None) -> None:
+        self.path = Path(path) if path is not None else default_index_path()
+        self._store: IndexStore | None = store
+        self._engine: MatchEngine | None = None
+
+    def _open(self, create: bool = False) -> IndexStore:
+        if self._store is None:
+            self._store = SQLiteStore(self.path, create=create)
+        return self._store
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying store."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._engine = None
+
+    def add(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        title: str | None = None,
+        url: str | None = None,
+        published: str | None = None,
+        notes: str | None = None,
+        fps: float = DEFAULT_SAMPLE_FPS,
+        replace: bool = False,
+        progress: Progress | None = None,
+    ) -> SourceRecord:
+        """Fingerprint a video or still image and add it to the index in one transaction.
+
+        Args:
+            path: the media file.
+            title: human title; default the file name.
+            url: where the source was published.
+            published: publication date, ``YYYY-MM-DD``.
+            notes: free text.
+            fps: video sampling rate, frames per second.
+            replace: re-index a file that is already indexed (same sha256).
+            progress: called with (seconds decoded, duration) while a video is read.
+
+        Returns:
+            The stored source.
+
+        Raises:
+            MediaError: the file cannot be read.
+            DuplicateSourceError: already indexed and ``replace`` is false.
+            IndexStoreError: the index cannot be written.
+        """
+        media_path = Path(path)
+        published = parse_published(published)
+        kind = media_kind(media_path)
+        digest = sha256_file(media_path)
+        store = self._open(create=True)
+        existing = store.find_by_sha256(digest)
+        if existing is not None and not replace:
+            raise DuplicateSourceError(
+                f"{media_path}: already indexed as source {existing.id} ({existing.title!r}); "
+                "use --replace to index it again",
+                existing.id,
+            )
+        duration_s: float | None
+        if kind == "video":
+            info = probe_video(media_path)
+            duration_s = info.duration_s
+            total = duration_s or 0.0
+            callback = None if progress is None else (lambda t: progress(t, total))
+            frames = [fingerprint(frame) for frame in sample_video(media_path, fps, progress=callback)]
+            width, height = info.width, info.height
+        else:
+            frame = image_frame(media_path)
+            frames = [fingerprint(frame)]
+            width, height, duration_s = frame.width, frame.height, None
+        record = store.add_source(
+            NewSource(
+                kind=kind,
+                title=title or media_path.name,
+                url=url or None,
+                published=published,
+                notes=notes or None,
+                path=str(media_path.resolve()),
+                sha256=digest,
+                duration_s=duration_s,
+                width=width,
+                height=height,
+            ),
+            frames,
+            replace=replace,
+        )
+        self._engine = None
+        return record
+
+    def sources(self) -> list[SourceRecord]:
+        """Every indexed source, by id."""
+        return self._open().list_sources()
+
+    def source(self, source_id: int) -> SourceRecord:
+        """One indexed source by id."""
+        return self._open().get_source(source_id)
+
+    def remove(self, source_id: int) -> SourceRecord:
+        """Remove a source and its frames; returns what was removed."""
+        record = self._open().remove_source(source_id)
+        self._engine = None
+        return record
+
+    def info(self) -> IndexStats:
+        """Counts and metadata of the index."""
+        return self._open().stats()
+
+    def match(self, image: str | os.PathLike[str] | Image.Image | np.ndarray, top: int = 5) -> list[Match]:  # type: ignore[type-arg]
+        """Find the sources a claimed photo was likely derived from, best first.
+
+        Args:
+            image: a path, a Pillow image, or an RGB ``uint8`` array.
+            top: at most this many sources.
+
+        Raises:
+            MediaError: the image cannot be read.
+            IndexStoreError: the index is missing or damaged.
+        """
+        if self._engine is None:
+            self._engine = MatchEngine(self._open())
+        return self._engine.match(_load_claim(image), top=top)
+
+    def check(self, image: str | os.PathLike[str], top: int = 5) -> ClaimResult:
+        """Like :meth:`match` but never raises for a bad claim: the error is in the result."""
+        query = os.fspath(image)
+        if self._engine is None:
+            self._engine = MatchEngine(self._open())
+        try:
+            matches = self.match(image, top=top)
+        except MediaError as exc:
+            return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=str(exc))
+        verdict = matches[0].verdict if matches else Verdict.NONE
+        if any(m.verdict is Verdict.MATCH for m in matches):
+            verdict = Verdict.MATCH
+        return ClaimResult(query=query, verdict=verdict, matches=tuple(matches))
+
+
+__all__ = ["ClaimResult", "Index", "ProvcheckError", "default_index_path", "fingerprint", "iter_media_files"]

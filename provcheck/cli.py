@@ -1,0 +1,405 @@
+"""The ``provcheck`` command line: parse, call :mod:`provcheck.api`, render, exit.
+
+Only this module prints, draws progress bars or exits. stdout carries results only
+(text or ``--json``); progress, warnings and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, report
+from .api import Index, default_index_path, iter_media_files
+from .errors import DuplicateSourceError, ExitCode, ProvcheckError
+from .match import ClaimResult, Verdict
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+class ProvcheckGroup(click.Group):
+    """The top-level group: the one place where errors become exit codes."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        extra.pop("standalone_mode", None)
+        argv = list(sys.argv[1:] if args is None else args)
+        show_traceback = "--traceback" in argv
+        try:
+            code = super().main(args=argv, prog_name=prog_name or "provcheck", standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("provcheck: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except KeyboardInterrupt:
+            click.echo("provcheck: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ProvcheckError as exc:
+            if show_traceback:
+                raise
+            click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.exit(ExitCode.OK)
+        except Exception as exc:  # a bug: still one line unless asked for the trace
+            if show_traceback:
+                raise
+            click.echo(
+                f"provcheck: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                "(run again with --traceback and report it)",
+                err=True,
+            )
+            sys.exit(ExitCode.INPUT_ERROR)
+        sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def index_option(func: F) -> F:
+    """``--index PATH``, defaulting to $PROVCHECK_INDEX, then the user data dir."""
+    return click.option(
+        "--index",
+        "index_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="PROVCHECK_INDEX",
+        default=None,
+        help="Index file. Default: $PROVCHECK_INDEX, else the user data dir "
+        f"({default_index_path() if not os.environ.get('PROVCHECK_INDEX') else '$PROVCHECK_INDEX'}).",
+    )(func)
+
+
+def output_options(func: F) -> F:
+    """The output flags every command shares: ``--json`` and ``--quiet``."""
+    func = click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a stable contract) on stdout.")(
+        func
+    )
+    func = click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")(func)
+    return func
+
+
+def traceback_option(func: F) -> F:
+    """``--traceback``: let errors raise with their trace (read in ProvcheckGroup.main)."""
+    return click.option("--traceback", is_flag=True, hidden=True, expose_value=False)(func)
+
+
+@contextmanager
+def _progress(label: str, total: float, quiet: bool) -> Iterator[Callable[[float, float], None] | None]:
+    """A progress bar on stderr, hidden with --quiet or when stderr is not a terminal."""
+    if quiet or not sys.stderr.isatty() or total <= 0:
+        yield None
+        return
+    with click.progressbar(length=int(total * 10), label=label, file=sys.stderr) as bar:
+        position = [0]
+
+        def update(done: float, _total: float) -> None:
+            step = int(done * 10) - position[0]
+            if step > 0:
+                bar.update(step)
+                position[0] += step
+
+        yield update
+
+
+def _index(path: Path | None) -> Index:
+    return Index(path if path is not None else default_index_path())
+
+
+@click.group(cls=ProvcheckGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="provcheck")
+@traceback_option
+def cli() -> None:
+    """Find the original video frame or photo a claimed image was derived from.
+
+    Index known footage and photos once, then check claimed photos against them,
+    offline. Exit codes: 0 finished, 1 some input unreadable, 2 usage error,
+    3 index missing/damaged/locked, 4 a --fail-on condition met, 130 interrupted.
+
+    \b
+    Examples:
+      provcheck index add strike.mp4 --title "Strike video" --url https://example.org/v/1 --published 2016-06-30
+      provcheck match claimed.jpg
+      provcheck match uploads/*.jpg --json --fail-on match
+      provcheck demo
+    """
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def index() -> None:
+    """Build and inspect the index of known sources.
+
+    \b
+    Examples:
+      provcheck index add fallujah_strike.mp4 --title "Strike" --published 2016-06-30
+      provcheck index add archive/ --index archive.sqlite
+      provcheck index list --json
+    """
+
+
+@index.command("add", context_settings=CONTEXT_SETTINGS)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--title", help="Title of the source (default: the file name).")
+@click.option("--url", help="Where the source was published.")
+@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--notes", help="Free-text notes stored with the source.")
+@click.option("--fps", type=click.FloatRange(min=0.01, max=120.0), default=2.0, show_default=True,
+              help="Video sampling rate, frames per second (scene cuts are always added).")
+@click.option("--replace", is_flag=True, help="Re-index files that are already in the index.")
+@index_option
+@output_options
+@traceback_option
+def index_add(
+    paths: tuple[Path, ...],
+    title: str | None,
+    url: str | None,
+    published: str | None,
+    notes: str | None,
+    fps: float,
+    replace: bool,
+    index_path: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Add videos and still images (or every media file in a folder) to the index.
+
+    Each file is added in one transaction: all of it or nothing. A file already in
+    the index (same SHA-256) is skipped unless --replace.
+
+    \b
+    Examples:
+      provcheck index add fallujah_strike.mp4 --title "Iraqi Airstrikes Hit ISIS Convoy" \\
+          --url https://example.org/watch?v=abc --published 2016-06-30
+      provcheck index add footage/ --index newsroom.sqlite --fps 4
+    """
+    from .api import parse_published
+
+    try:
+        parse_published(published)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--published") from exc
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = list(iter_media_files(path))
+            if not found and not quiet:
+                click.echo(f"provcheck: warning: {path}: no media files in folder", err=True)
+            files.extend(found)
+        else:
+            files.append(path)
+    many = len(files) > 1
+    store = _index(index_path)
+    added, skipped, failed = [], [], []
+    with store:
+        for file in files:
+            try:
+                with _progress(f"indexing {file.name}", _video_length(file), quiet) as progress:
+                    record = store.add(
+                        file, title=None if many and title is None else title, url=url, published=published,
+                        notes=notes, fps=fps, replace=replace, progress=progress,
+                    )
+                added.append(record)
+                if not as_json:
+                    length = f"{record.duration_s:.1f} s, " if record.duration_s is not None else ""
+                    click.echo(f"added #{record.id} {record.kind} {record.title!r} ({length}{record.frame_count} frames)")
+            except DuplicateSourceError as exc:
+                skipped.append({"path": str(file), "source_id": exc.source_id, "reason": "already indexed"})
+                if not quiet:
+                    click.echo(f"provcheck: {_one_line(str(exc))}", err=True)
+            except ProvcheckError as exc:
+                if exc.exit_code == ExitCode.INDEX_ERROR:
+                    raise
+                failed.append({"path": str(file), "error": _one_line(str(exc))})
+                click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
+    if as_json:
+        click.echo(json.dumps(
+            {
+                "schema": report.JSON_SCHEMA_VERSION,
+                "index": str(store.path),
+                "added": [report.source_json(record, full=True) for record in added],
+                "skipped": skipped,
+                "errors": failed,
+            },
+            indent=2, ensure_ascii=False,
+        ))
+    if many and not quiet:
+        click.echo(f"provcheck: {len(added)} added, {len(skipped)} skipped, {len(failed)} failed", err=True)
+    if failed:
+        sys.exit(ExitCode.INPUT_ERROR)
+
+
+def _video_length(path: Path) -> float:
+    from .media import probe_video
+
+    try:
+        return probe_video(path).duration_s or 0.0
+    except ProvcheckError:
+        return 0.0
+
+
+@index.command("list", context_settings=CONTEXT_SETTINGS)
+@index_option
+@output_options
+@traceback_option
+def index_list(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+    """List the indexed sources.
+
+    \b
+    Examples:
+      provcheck index list
+      provcheck index list --json --index newsroom.sqlite
+    """
+    with _index(index_path) as store:
+        sources = store.sources()
+        click.echo(report.sources_json(sources, str(store.path)) if as_json else report.sources_text(sources))
+
+
+@index.command("info", context_settings=CONTEXT_SETTINGS)
+@index_option
+@output_options
+@traceback_option
+def index_info(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+    """Show where the index is, its schema, hashers and counts.
+
+    \b
+    Examples:
+      provcheck index info
+      provcheck index info --json
+    """
+    with _index(index_path) as store:
+        stats = store.info()
+        click.echo(report.stats_json(stats) if as_json else report.stats_text(stats))
+
+
+@index.command("remove", context_settings=CONTEXT_SETTINGS)
+@click.argument("source_id", type=int)
+@index_option
+@output_options
+@traceback_option
+def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: bool) -> None:
+    """Remove a source and all its frames from the index.
+
+    \b
+    Examples:
+      provcheck index remove 3
+      provcheck index remove 3 --index newsroom.sqlite --json
+    """
+    with _index(index_path) as store:
+        record = store.remove(source_id)
+        if as_json:
+            click.echo(json.dumps({"schema": report.JSON_SCHEMA_VERSION, "index": str(store.path),
+                                   "removed": report.source_json(record, full=True)}, indent=2, ensure_ascii=False))
+        else:
+            click.echo(f"removed #{record.id} {record.kind} {record.title!r}")
+
+
+def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
+    if condition is None:
+        return False
+    verdicts = {result.verdict for result in results if result.error is None}
+    if condition == "match":
+        return Verdict.MATCH in verdicts
+    if condition == "possible":
+        return bool(verdicts & {Verdict.MATCH, Verdict.POSSIBLE})
+    return Verdict.NONE in verdicts
+
+
+@cli.command("match", context_settings=CONTEXT_SETTINGS)
+@click.argument("images", nargs=-1, required=True)
+@click.option("--top", type=click.IntRange(min=1, max=100), default=5, show_default=True,
+              help="Report at most this many sources per claim.")
+@click.option("--fail-on", type=click.Choice(["match", "possible", "none"]), default=None,
+              help="Exit 4 if any claim is a match / at least possible / has no match.")
+@index_option
+@output_options
+@traceback_option
+def match_command(
+    images: tuple[str, ...], top: int, fail_on: str | None, index_path: Path | None, as_json: bool, quiet: bool
+) -> None:
+    """Check claimed photos against the index and report their likely original sources.
+
+    Every claim is reported, best source first: title, URL, publication date, time
+    in the video, confidence and how the claim was derived. Unreadable claims are
+    reported with their error and make the exit code 1; a met --fail-on makes it 4.
+
+    \b
+    Examples:
+      provcheck match claimed.jpg
+      provcheck match uploads/*.jpg --top 3 --json
+      provcheck match upload.jpg --fail-on match --index newsroom.sqlite
+    """
+    results: list[ClaimResult] = []
+    with _index(index_path) as store:
+        for image in images:
+            result = store.check(image, top=top)
+            if result.error is not None:
+                click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
+            results.append(result)
+        location = str(store.path)
+    click.echo(report.results_json(results, location) if as_json else report.results_text(results))
+    if _fail_on_met(results, fail_on):
+        sys.exit(ExitCode.FAIL_ON)
+    if any(result.error is not None for result in results):
+        sys.exit(ExitCode.INPUT_ERROR)
+
+
+@cli.command("demo", context_settings=CONTEXT_SETTINGS)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the generated corpus and index in this folder (default: a temporary folder).")
+@click.option("--seed", type=int, default=2017, show_default=True, help="Seed of the generated corpus.")
+@click.option("--small", is_flag=True, help="A smaller, faster corpus (what the tests use).")
+@output_options
+@traceback_option
+def demo(out_dir: Path | None, seed: int, small: bool, as_json: bool, quiet: bool) -> None:
+    """Replay the 2017 case on a generated corpus: index the footage, match the claimed photos.
+
+    The corpus (gunship-simulator and strike videos, stills, claimed photos derived
+    from them and unrelated ones) is synthesised from the seed, so the demo runs
+    offline. The report is followed by a table of expected and found sources.
+
+    \b
+    Examples:
+      provcheck demo
+      provcheck demo --out demo-out --json
+    """
+    from .demo import run_demo
+
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _run_demo(run_demo, out_dir, seed, small, as_json, quiet)
+        return
+    with tempfile.TemporaryDirectory(prefix="provcheck-demo-") as tmp:
+        _run_demo(run_demo, Path(tmp), seed, small, as_json, quiet)
+
+
+def _run_demo(run_demo: Callable[..., Any], folder: Path, seed: int, small: bool, as_json: bool, quiet: bool) -> None:
+    def say(message: str) -> None:
+        if not quiet:
+            click.echo(f"provcheck demo: {message}", err=True)
+
+    outcome = run_demo(folder, seed=seed, small=small, log=say)
+    if as_json:
+        click.echo(report.results_json(outcome.results, outcome.index_location))
+    else:
+        click.echo(report.results_text(outcome.results))
+        click.echo("")
+        click.echo(outcome.summary_table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="provcheck")
+

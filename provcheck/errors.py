@@ -1,0 +1,58 @@
+"""Error tree and exit codes shared by the library and the CLI.
+
+Library code raises :class:`ProvcheckError` subclasses whose messages name the
+file and the problem in one line; only ``cli.py`` turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; a public contract documented in the README."""
+
+    OK = 0
+    INPUT_ERROR = 1
+    USAGE = 2
+    INDEX_ERROR = 3
+    FAIL_ON = 4
+    INTERRUPTED = 130
+
+
+class ProvcheckError(Exception):
+    """Base class of every error provcheck raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.INPUT_ERROR
+
+
+class MediaError(ProvcheckError):
+    """An input file (image or video) cannot be read or is refused."""
+
+    exit_code = ExitCode.INPUT_ERROR
+
+
+class IndexStoreError(ProvcheckError):
+    """The index is missing, locked or damaged."""
+
+    exit_code = ExitCode.INDEX_ERROR
+
+
+class IndexMismatchError(IndexStoreError):
+    """The index was built by an incompatible schema or hasher version."""
+
+
+class DuplicateSourceError(ProvcheckError):
+    """The file is already indexed (same sha256) and replace was not asked for."""
+
+    exit_code = ExitCode.INPUT_ERROR
+
+    def __init__(self, message: str, source_id: int) -> None:
+        super().__init__(message)
+        self.source_id = source_id
+
+
+class SourceNotFoundError(ProvcheckError):
+    """No source with the given id is in the index."""
+
+    exit_code = ExitCode.INPUT_ERROR

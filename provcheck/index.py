@@ -1,0 +1,428 @@
+"""The index store: one SQLite file holding sources and their fingerprinted frames.
+
+Storage sits behind :class:`IndexStore`, a small protocol the matcher and the API
+use, so that another backend (PostgreSQL for archives beyond one machine) can be
+added without touching them. :class:`SQLiteStore` is the reference backend: WAL
+mode, a busy timeout for concurrent writers, one transaction per added source and a
+versioned schema whose metadata names the hashers that made the stored hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
+from .hashing import HASHERS, hasher_signature
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = "provcheck"
+#: How long a writer waits for another process's lock before giving up, in ms.
+BUSY_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """Metadata of one indexed source (a video or a still image)."""
+
+    id: int
+    kind: str
+    title: str
+    url: str | None
+    published: str | None
+    notes: str | None
+    path: str
+    sha256: str
+    duration_s: float | None
+    width: int
+    height: int
+    frame_count: int
+    added_at: str
+
+
+@dataclass(frozen=True)
+class NewSource:
+    """Metadata of a source about to be added (no id yet)."""
+
+    kind: str
+    title: str
+    url: str | None
+    published: str | None
+    notes: str | None
+    path: str
+    sha256: str
+    duration_s: float | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One fingerprinted frame: hashes keyed by hasher name."""
+
+    frame_number: int
+    time_s: float | None
+    hashes: dict[str, bytes]
+    pdq_quality: int | None
+
+
+@dataclass(frozen=True)
+class HashTable:
+    """All frames' hashes of one hasher, as arrays aligned row by row."""
+
+    frame_ids: NDArray[np.int64]
+    source_ids: NDArray[np.int64]
+    frame_numbers: NDArray[np.int64]
+    times_s: NDArray[np.float64]
+    hashes: NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts and metadata describing an index."""
+
+    location: str
+    schema_version: int
+    sources: int
+    videos: int
+    images: int
+    frames: int
+    size_bytes: int
+    hashers: dict[str, dict[str, int]]
+    created_at: str
+
+
+class IndexStore(Protocol):
+    """What the matcher and API need from a storage backend."""
+
+    location: str
+
+    def add_source(self, source: NewSource, frames: Sequence[FrameRecord], replace: bool = False) -> SourceRecord: ...
+
+    def find_by_sha256(self, sha256: str) -> SourceRecord | None: ...
+
+    def get_source(self, source_id: int) -> SourceRecord: ...
+
+    def list_sources(self) -> list[SourceRecord]: ...
+
+    def remove_source(self, source_id: int) -> SourceRecord: ...
+
+    def hash_table(self, hasher_name: str) -> HashTable: ...
+
+    def stats(self) -> IndexStats: ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+    title TEXT NOT NULL,
+    url TEXT,
+    published TEXT,
+    notes TEXT,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    duration_s REAL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    frame_count INTEGER NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE frames (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    frame_number INTEGER NOT NULL,
+    time_s REAL,
+    phash BLOB NOT NULL,
+    pdq BLOB NOT NULL,
+    pdq_quality INTEGER
+);
+CREATE INDEX frames_by_source ON frames(source_id, frame_number);
+"""
+
+_SOURCE_COLUMNS = (
+    "id, kind, title, url, published, notes, path, sha256, duration_s, width, height, frame_count, added_at"
+)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _source_from_row(row: sqlite3.Row) -> SourceRecord:
+    return SourceRecord(
+        id=int(row["id"]),
+        kind=str(row["kind"]),
+        title=str(row["title"]),
+        url=row["url"],
+        published=row["published"],
+        notes=row["notes"],
+        path=str(row["path"]),
+        sha256=str(row["sha256"]),
+        duration_s=row["duration_s"],
+        width=int(row["width"]),
+        height=int(row["height"]),
+        frame_count=int(row["frame_count"]),
+        added_at=str(row["added_at"]),
+    )
+
+
+class SQLiteStore:
+    """The SQLite backend of :class:`IndexStore`.
+
+    Args:
+        path: the index file.
+        create: create the file if it does not exist (``index add`` does; queries do not).
+
+    Raises:
+        IndexStoreError: missing (and ``create`` is false), not a provcheck index, or damaged.
+        IndexMismatchError: written by a newer schema or by other hasher versions.
+    """
+
+    def __init__(self, path: Path, create: bool = False) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        exists = self.path.exists()
+        if exists and self.path.is_dir():
+            raise IndexStoreError(f"{self.path}: is a directory, not an index file")
+        if not exists and not create:
+            raise IndexStoreError(
+                f"{self.path}: index not found (create one with 'provcheck index add FILE --index {self.path}')"
+            )
+        if not exists:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexStoreError(f"{self.path}: cannot create the index folder ({exc.strerror})") from exc
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise IndexStoreError(f"{self.path}: cannot open the index ({exc})") from exc
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._prepare(new=not exists or self.path.stat().st_size == 0)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise IndexStoreError(f"{self.path}: not a provcheck index or damaged ({exc})") from exc
+        except IndexStoreError:
+            self._conn.close()
+            raise
+
+    def _prepare(self, new: bool) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            if not new:
+                raise IndexStoreError(f"{self.path}: an empty SQLite database, not a provcheck index; refusing to use it")
+            self._create_schema()
+            return
+        if "meta" not in tables:
+            raise IndexStoreError(f"{self.path}: a SQLite database that is not a provcheck index; refusing to touch it")
+        meta = self._meta()
+        if meta.get("application") != APPLICATION_ID:
+            raise IndexStoreError(f"{self.path}: a SQLite database that is not a provcheck index; refusing to touch it")
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise IndexMismatchError(
+                f"{self.path}: index schema {version} is newer than this provcheck understands "
+                f"({SCHEMA_VERSION}); upgrade provcheck"
+            )
+        stored_hashers = json.loads(meta.get("hashers", "{}"))
+        if stored_hashers != hasher_signature():
+            raise IndexMismatchError(
+                f"{self.path}: index was built with hashers {stored_hashers}, this provcheck uses "
+                f"{hasher_signature()}; re-index the sources into a new index"
+            )
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+
+    def _create_schema(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA journal_mode = WAL")
+        with self._transaction():
+            # Another process may have created the schema between our check and our lock.
+            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
+                return
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("application", APPLICATION_ID),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("hashers", json.dumps(hasher_signature(), sort_keys=True)),
+                    ("created_at", _now_iso()),
+                ],
+            )
+
+    def _meta(self) -> dict[str, str]:
+        return {str(row[0]): str(row[1]) for row in self._conn.execute("SELECT key, value FROM meta")}
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE write transaction, retried while another writer holds the lock."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
+                if time.monotonic() > deadline:
+                    raise IndexStoreError(f"{self.path}: index is locked by another process") from exc
+                time.sleep(0.05)
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    def add_source(self, source: NewSource, frames: Sequence[FrameRecord], replace: bool = False) -> SourceRecord:
+        """Add a source and all its frames in one transaction (all or nothing).
+
+        Args:
+            source: the source's metadata.
+            frames: its fingerprinted frames.
+            replace: replace a source with the same sha256 instead of refusing.
+
+        Raises:
+            DuplicateSourceError: the same file is already indexed and ``replace`` is false.
+        """
+        names = [hasher.name for hasher in HASHERS]
+        try:
+            with self._transaction() as conn:
+                existing = conn.execute("SELECT id, title FROM sources WHERE sha256 = ?", (source.sha256,)).fetchone()
+                if existing is not None:
+                    if not replace:
+                        raise DuplicateSourceError(
+                            f"{source.path}: already indexed as source {existing['id']} "
+                            f"({existing['title']!r}); use --replace to index it again",
+                            int(existing["id"]),
+                        )
+                    conn.execute("DELETE FROM sources WHERE id = ?", (existing["id"],))
+                cursor = conn.execute(
+                    "INSERT INTO sources (kind, title, url, published, notes, path, sha256, duration_s, width, height,"
+                    " frame_count, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        source.kind, source.title, source.url, source.published, source.notes, source.path,
+                        source.sha256, source.duration_s, source.width, source.height, len(frames), _now_iso(),
+                    ),
+                )
+                source_id = int(cursor.lastrowid or 0)
+                conn.executemany(
+                    f"INSERT INTO frames (source_id, frame_number, time_s, {', '.join(names)}, pdq_quality)"
+                    f" VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?)",
+                    [
+                        (source_id, frame.frame_number, frame.time_s, *(frame.hashes[n] for n in names),
+                         frame.pdq_quality)
+                        for frame in frames
+                    ],
+                )
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
+        return self.get_source(source_id)
+
+    def find_by_sha256(self, sha256: str) -> SourceRecord | None:
+        row = self._query_one(f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE sha256 = ?", (sha256,))
+        return None if row is None else _source_from_row(row)
+
+    def get_source(self, source_id: int) -> SourceRecord:
+        row = self._query_one(f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE id = ?", (source_id,))
+        if row is None:
+            raise SourceNotFoundError(f"{self.path}: no source with id {source_id}")
+        return _source_from_row(row)
+
+    def list_sources(self) -> list[SourceRecord]:
+        rows = self._query_all(f"SELECT {_SOURCE_COLUMNS} FROM sources ORDER BY id", ())
+        return [_source_from_row(row) for row in rows]
+
+    def remove_source(self, source_id: int) -> SourceRecord:
+        record = self.get_source(source_id)
+        try:
+            with self._transaction() as conn:
+                conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
+        return record
+
+    def hash_table(self, hasher_name: str) -> HashTable:
+        if hasher_name not in {hasher.name for hasher in HASHERS}:
+            raise ValueError(f"Unknown hasher {hasher_name!r}.")
+        bits = hasher_signature()[hasher_name]["bits"]
+        rows = self._query_all(
+            f"SELECT id, source_id, frame_number, time_s, {hasher_name} FROM frames ORDER BY id", ()
+        )
+        count = len(rows)
+        hashes = np.frombuffer(b"".join(bytes(row[4]) for row in rows), dtype=np.uint8).reshape(count, bits // 8)
+        return HashTable(
+            frame_ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=count),
+            source_ids=np.fromiter((row[1] for row in rows), dtype=np.int64, count=count),
+            frame_numbers=np.fromiter((row[2] for row in rows), dtype=np.int64, count=count),
+            times_s=np.fromiter((np.nan if row[3] is None else row[3] for row in rows), dtype=np.float64, count=count),
+            hashes=hashes,
+        )
+
+    def stats(self) -> IndexStats:
+        counts = self._query_one(
+            "SELECT count(*) AS n, coalesce(sum(kind = 'video'), 0) AS v, coalesce(sum(kind = 'image'), 0) AS i"
+            " FROM sources",
+            (),
+        )
+        frames = self._query_one("SELECT count(*) FROM frames", ())
+        meta = self._meta()
+        if counts is None or frames is None:
+            raise IndexStoreError(f"{self.path}: cannot read the index (no row counts)")
+        size = sum(
+            os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal")) if os.path.exists(p)
+        )
+        return IndexStats(
+            location=self.location,
+            schema_version=int(meta.get("schema_version", "0")),
+            sources=int(counts["n"]),
+            videos=int(counts["v"]),
+            images=int(counts["i"]),
+            frames=int(frames[0]),
+            size_bytes=size,
+            hashers=json.loads(meta.get("hashers", "{}")),
+            created_at=meta.get("created_at", ""),
+        )
+
+    def _query_one(self, sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
+        try:
+            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            return row
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def _query_all(self, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
+        try:
+            return list(self._conn.execute(sql, params).fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,201 @@
+"""Rendering results as human text or as the ``--json`` contract. Pure: returns strings.
+
+The JSON forms are a public interface (documented in the README); their keys only
+ever grow, and ``schema`` is bumped on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .index import IndexStats, SourceRecord
+from .match import ClaimResult, Derivation, Match
+
+JSON_SCHEMA_VERSION = 1
+
+_TRIM_WORDS = {
+    "border": "border trimmed",
+    "caption_bottom": "caption bar at bottom trimmed",
+    "caption_top": "caption bar at top trimmed",
+}
+
+
+def format_timestamp(seconds: float) -> str:
+    """``HH:MM:SS.s`` as video players show it, e.g. ``00:00:41.5``."""
+    tenths = int(round(seconds * 10))
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    return f"{hours:02d}:{minutes:02d}:{rest / 10:04.1f}"
+
+
+def source_json(source: SourceRecord, full: bool = False) -> dict[str, Any]:
+    """A source as a JSON object; ``full`` adds file and stream details."""
+    data: dict[str, Any] = {
+        "id": source.id,
+        "kind": source.kind,
+        "title": source.title,
+        "url": source.url,
+        "published": source.published,
+        "path": source.path,
+    }
+    if full:
+        data.update(
+            notes=source.notes,
+            sha256=source.sha256,
+            duration_s=source.duration_s,
+            width=source.width,
+            height=source.height,
+            frames=source.frame_count,
+            added_at=source.added_at,
+        )
+    return data
+
+
+def derivation_json(derivation: Derivation) -> dict[str, Any]:
+    crop = derivation.crop
+    return {
+        "mirrored": derivation.mirrored,
+        "crop": None if crop is None else {"x": crop.x, "y": crop.y, "w": crop.w, "h": crop.h},
+        "rotation_deg": derivation.rotation_deg,
+        "trimmed": list(derivation.trimmed),
+    }
+
+
+def match_json(match: Match) -> dict[str, Any]:
+    window = match.window_s
+    return {
+        "source": source_json(match.source),
+        "verdict": match.verdict.value,
+        "timestamp": match.timestamp_s,
+        "frame": match.frame,
+        "window": None if window is None else {"start": window[0], "end": window[1]},
+        "confidence": match.confidence,
+        "distance": dict(sorted(match.distance.items())),
+        "derivation": derivation_json(match.derivation),
+    }
+
+
+def results_json(results: Sequence[ClaimResult], index_location: str) -> str:
+    """The ``match --json`` document."""
+    document = {
+        "schema": JSON_SCHEMA_VERSION,
+        "index": index_location,
+        "results": [
+            {
+                "query": result.query,
+                "verdict": result.verdict.value,
+                "error": result.error,
+                "matches": [match_json(match) for match in result.matches],
+            }
+            for result in results
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def describe_derivation(derivation: Derivation) -> str:
+    """One line saying how the claim differs from the source, e.g. ``mirrored, caption bar trimmed``."""
+    parts: list[str] = []
+    if derivation.crop is not None:
+        crop = derivation.crop
+        parts.append(
+            f"cropped to {crop.w * crop.h * 100:.0f} % of the frame "
+            f"(x {crop.x:.2f} y {crop.y:.2f} w {crop.w:.2f} h {crop.h:.2f})"
+        )
+    else:
+        parts.append("whole frame")
+    if derivation.mirrored:
+        parts.append("mirrored")
+    if derivation.rotation_deg is not None and abs(derivation.rotation_deg) >= 0.5:
+        parts.append(f"rotated {derivation.rotation_deg:+.1f}°")
+    parts.extend(_TRIM_WORDS.get(label, f"{label} trimmed") for label in derivation.trimmed)
+    return ", ".join(parts)
+
+
+def _match_text(rank: int, match: Match) -> list[str]:
+    source = match.source
+    lines = [f"  {rank}. {source.title}  [{source.kind} #{source.id}]"]
+    if match.timestamp_s is not None:
+        where = f"at {format_timestamp(match.timestamp_s)}"
+        if match.frame is not None:
+            where += f" (frame {match.frame})"
+        if match.window_s is not None and match.window_s[1] - match.window_s[0] > 0:
+            start, end = match.window_s
+            where += f", equally good {format_timestamp(start)}-{format_timestamp(end)}"
+        lines.append(f"     {where}")
+    lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}")
+    distances = ", ".join(f"{name} {bits}" for name, bits in sorted(match.distance.items()))
+    lines.append(f"     {match.verdict.value}, confidence {match.confidence:.2f} ({distances})")
+    lines.append(f"     derivation: {describe_derivation(match.derivation)}")
+    lines.append(f"     file: {source.path}")
+    return lines
+
+
+def results_text(results: Sequence[ClaimResult]) -> str:
+    """Human-readable report of ``match`` results, one block per claim."""
+    blocks: list[str] = []
+    for result in results:
+        if result.error is not None:
+            blocks.append(f"{result.query}: ERROR {result.error}")
+            continue
+        lines = [f"{result.query}: {result.verdict.value.upper()}"]
+        if not result.matches:
+            lines.append("  no indexed source matches")
+        for rank, match in enumerate(result.matches, start=1):
+            lines.extend(_match_text(rank, match))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def sources_json(sources: Sequence[SourceRecord], index_location: str) -> str:
+    return json.dumps(
+        {"schema": JSON_SCHEMA_VERSION, "index": index_location, "sources": [source_json(s, full=True) for s in sources]},
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def sources_text(sources: Sequence[SourceRecord]) -> str:
+    lines = []
+    for source in sources:
+        length = f"{source.duration_s:.1f} s" if source.duration_s is not None else "still"
+        lines.append(
+            f"{source.id:>4}  {source.kind:<5}  {length:>8}  {source.frame_count:>5} fr  "
+            f"{source.published or '----------'}  {source.title}"
+        )
+    return "\n".join(lines)
+
+
+def stats_json(stats: IndexStats) -> str:
+    return json.dumps(
+        {
+            "schema": JSON_SCHEMA_VERSION,
+            "index": stats.location,
+            "schema_version": stats.schema_version,
+            "sources": stats.sources,
+            "videos": stats.videos,
+            "images": stats.images,
+            "frames": stats.frames,
+            "size_bytes": stats.size_bytes,
+            "hashers": stats.hashers,
+            "created_at": stats.created_at,
+        },
+        indent=2,
+    )
+
+
+def stats_text(stats: IndexStats) -> str:
+    hashers = ", ".join(f"{name} v{spec['version']} ({spec['bits']} bits)" for name, spec in stats.hashers.items())
+    return "\n".join(
+        [
+            f"index:    {stats.location}",
+            f"schema:   {stats.schema_version}",
+            f"sources:  {stats.sources} ({stats.videos} videos, {stats.images} images)",
+            f"frames:   {stats.frames}",
+            f"size:     {stats.size_bytes / 1e6:.2f} MB",
+            f"hashers:  {hashers}",
+            f"created:  {stats.created_at}",
+        ]
+    )
