@@ -131,7 +131,7 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 CREATE TABLE sources (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
     title TEXT NOT NULL,
     url TEXT,
@@ -316,6 +316,10 @@ class SQLiteStore:
         try:
             with self._transaction() as conn:
                 existing = conn.execute("SELECT id, title FROM sources WHERE sha256 = ?", (source.sha256,)).fetchone()
+                values = (
+                    source.kind, source.title, source.url, source.published, source.notes, source.path,
+                    source.sha256, source.duration_s, source.width, source.height, len(frames), _now_iso(),
+                )
                 if existing is not None:
                     if not replace:
                         raise DuplicateSourceError(
@@ -323,16 +327,22 @@ class SQLiteStore:
                             f"({existing['title']!r}); use --replace to index it again",
                             int(existing["id"]),
                         )
-                    conn.execute("DELETE FROM sources WHERE id = ?", (existing["id"],))
-                cursor = conn.execute(
-                    "INSERT INTO sources (kind, title, url, published, notes, path, sha256, duration_s, width, height,"
-                    " frame_count, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        source.kind, source.title, source.url, source.published, source.notes, source.path,
-                        source.sha256, source.duration_s, source.width, source.height, len(frames), _now_iso(),
-                    ),
-                )
-                source_id = int(cursor.lastrowid or 0)
+                    # Re-indexing keeps the source's id, so references to it stay valid.
+                    source_id = int(existing["id"])
+                    conn.execute("DELETE FROM frames WHERE source_id = ?", (source_id,))
+                    conn.execute(
+                        "UPDATE sources SET kind = ?, title = ?, url = ?, published = ?, notes = ?, path = ?,"
+                        " sha256 = ?, duration_s = ?, width = ?, height = ?, frame_count = ?, added_at = ?"
+                        " WHERE id = ?",
+                        (*values, source_id),
+                    )
+                else:
+                    cursor = conn.execute(
+                        "INSERT INTO sources (kind, title, url, published, notes, path, sha256, duration_s, width,"
+                        " height, frame_count, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        values,
+                    )
+                    source_id = int(cursor.lastrowid or 0)
                 conn.executemany(
                     f"INSERT INTO frames (source_id, frame_number, time_s, {', '.join(names)}, pdq_quality)"
                     f" VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?)",

@@ -50,6 +50,10 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
 )
 
+#: FFmpeg demuxers and decoders that accept files which are not footage.
+_NOT_VIDEO_FORMATS = frozenset({"tty", "image2", "ansi"})
+_NOT_VIDEO_CODECS = frozenset({"ansi", "bintext", "xbin", "idf", "text"})
+
 RGBArray = NDArray[np.uint8]
 
 
@@ -138,7 +142,7 @@ def media_kind(path: Path) -> str:
         pass
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            if container.streams.video:
+            if _is_real_video(container):
                 return "video"
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         pass
@@ -150,6 +154,21 @@ def media_kind(path: Path) -> str:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         pass
     raise MediaError(f"{path}: not a supported image or video file")
+
+
+def _is_real_video(container: av.container.InputContainer) -> bool:
+    """True for a container with a video stream that is footage, not text or a lone picture.
+
+    FFmpeg opens almost anything: plain text through its "tty" demuxer (as ANSI
+    art) and single pictures through image demuxers; neither is a video here.
+    """
+    if not container.streams.video:
+        return False
+    formats = set(container.format.name.split(","))
+    if formats & _NOT_VIDEO_FORMATS or any(name.endswith("_pipe") for name in formats):
+        return False
+    codec = container.streams.video[0].codec_context.name
+    return codec not in _NOT_VIDEO_CODECS
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -226,7 +245,7 @@ def probe_video(path: Path) -> VideoInfo:
     _check_readable_file(path)
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.video:
+            if not _is_real_video(container):
                 raise MediaError(f"{path}: file has no video stream")
             stream = container.streams.video[0]
             width = int(stream.codec_context.width or 0)

@@ -26,6 +26,8 @@ BAR_COLOUR_TOLERANCE = 28.0
 #: Share of a line's pixels that must be the bar colour for the line to be part of a
 #: caption bar: text in a caption covers well under half of its line.
 BAR_LINE_SHARE = 0.5
+#: Share of a caption bar's lines that must be flat (margins above and below text).
+BAR_FLAT_LINE_SHARE = 0.25
 #: A caption bar is between these shares of the image height.
 BAR_MIN_SHARE = 0.03
 BAR_MAX_SHARE = 0.4
@@ -68,17 +70,25 @@ def _uniform_run(lines: NDArray[np.float32], limit: int) -> int:
 
 
 def _bar_run(lines: NDArray[np.float32], limit: int) -> int:
-    """Number of leading lines that are mostly one colour (a caption bar with text)."""
+    """Number of leading lines forming a caption bar: mostly one colour, partly flat.
+
+    Every line of the band is at least half the bar colour (text covers the rest),
+    and at least a quarter of its lines are flat (the margins around the text):
+    smooth picture content such as sky passes the first test but rarely the second.
+    """
     if lines.shape[0] == 0:
         return 0
     colour = np.median(lines[0], axis=0)
     count = 0
+    flat = 0
     for line in lines[:limit]:
         share = float((np.abs(line - colour).max(axis=1) <= BAR_COLOUR_TOLERANCE).mean())
         if share < BAR_LINE_SHARE:
             break
+        if float(line.std(axis=0).max()) <= BORDER_LINE_STD:
+            flat += 1
         count += 1
-    return count
+    return count if flat >= max(2, count * BAR_FLAT_LINE_SHARE) else 0
 
 
 def find_trim(pixels: RGBArray) -> Trim:

@@ -1,0 +1,210 @@
+"""The command line: output contracts, exit codes, one-line errors, help with examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from conftest import frame_at
+from PIL import Image
+
+from provcheck import __version__
+from provcheck.cli import cli
+from provcheck.errors import ExitCode
+
+
+def run(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture()
+def claim(tmp_path: Path, pan_clip: Path) -> Path:
+    path = tmp_path / "claim.jpg"
+    Image.fromarray(frame_at(pan_clip, 50)).save(path, quality=70)
+    return path
+
+
+@pytest.fixture()
+def unrelated(tmp_path: Path) -> Path:
+    from conftest import texture
+
+    path = tmp_path / "unrelated.png"
+    Image.fromarray(texture(404, 176, 320)).save(path)
+    return path
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and __version__ in out
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(cli), ids=" ".join)
+def test_every_command_has_help_with_an_example(command: tuple[str, ...]) -> None:
+    code, out, _ = run(*command, "-h")
+    assert code == 0
+    assert "Examples:" in out and "provcheck " in out.split("Examples:")[1]
+
+
+def test_add_then_match_text(index_path: Path, pan_clip: Path, claim: Path, unrelated: Path) -> None:
+    code, out, err = run("index", "add", pan_clip, "--title", "Strike video", "--url", "https://v.example/1",
+                         "--published", "2016-06-30", "--index", index_path)
+    assert code == 0, err
+    assert out.startswith("added #1 video 'Strike video'")
+    code, out, err = run("match", claim, unrelated, "--index", index_path)
+    assert code == 0, err
+    assert f"{claim}: MATCH" in out and "Strike video" in out and "https://v.example/1" in out
+    assert "published 2016-06-30" in out and "at 00:00:02.0" in out
+    assert f"{unrelated}: NONE" in out
+    assert err == ""
+
+
+def test_match_json_contract(built_index: Path, claim: Path, unrelated: Path) -> None:
+    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["schema"] == 1 and document["index"] == str(built_index)
+    first, second = document["results"]
+    assert first["query"] == str(claim) and first["verdict"] == "match" and first["error"] is None
+    assert second == {"query": str(unrelated), "verdict": "none", "error": None, "matches": []}
+    match = first["matches"][0]
+    assert set(match) >= {"source", "timestamp", "frame", "confidence", "distance", "derivation", "verdict"}
+    assert set(match["source"]) == {"id", "kind", "title", "url", "published", "path"}
+    assert match["source"]["kind"] == "video" and match["source"]["published"] == "2016-06-30"
+    assert abs(match["timestamp"] - 2.0) <= 1.0 and isinstance(match["frame"], int)
+    assert 0.0 <= match["confidence"] <= 1.0
+    assert set(match["derivation"]) == {"mirrored", "crop", "rotation_deg", "trimmed"}
+    assert match["derivation"]["mirrored"] is False
+    confidences = [m["confidence"] for m in first["matches"]]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_duplicate_add_says_so_and_changes_nothing(index_path: Path, still_path: Path) -> None:
+    assert run("index", "add", still_path, "--index", index_path)[0] == 0
+    code, out, err = run("index", "add", still_path, "--index", index_path, "--json")
+    assert code == 0
+    assert json.loads(out)["skipped"][0]["source_id"] == 1 and json.loads(out)["added"] == []
+    assert "already indexed" in err
+    listed = json.loads(run("index", "list", "--index", index_path, "--json")[1])["sources"]
+    assert len(listed) == 1
+    code, out, _ = run("index", "add", still_path, "--index", index_path, "--replace")
+    assert code == 0 and out.startswith("added #1")  # re-indexed under the same id
+    assert [s["id"] for s in json.loads(run("index", "list", "--index", index_path, "--json")[1])["sources"]] == [1]
+
+
+def test_add_folder_list_info_remove(tmp_path: Path, index_path: Path, pan_clip: Path, still_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(pan_clip.read_bytes())
+    (folder / "b.png").write_bytes(still_path.read_bytes())
+    (folder / "readme.txt").write_text("not media")
+    code, out, _ = run("index", "add", folder, "--index", index_path, "--published", "2016-01-01")
+    assert code == 0 and out.count("added #") == 2
+    info = json.loads(run("index", "info", "--index", index_path, "--json")[1])
+    assert (info["sources"], info["videos"], info["images"]) == (2, 1, 1)
+    assert info["hashers"]["pdq"]["bits"] == 256
+    code, out, _ = run("index", "remove", "1", "--index", index_path)
+    assert code == 0 and "removed #1" in out
+    assert "a.mp4" not in run("index", "list", "--index", index_path)[1]
+
+
+def test_index_from_environment(monkeypatch: pytest.MonkeyPatch, index_path: Path, still_path: Path) -> None:
+    monkeypatch.setenv("PROVCHECK_INDEX", str(index_path))
+    assert run("index", "add", still_path)[0] == 0
+    assert index_path.exists()
+
+
+# --- exit codes -----------------------------------------------------------------
+
+
+def test_exit_1_unreadable_claim_others_still_reported(built_index: Path, tmp_path: Path, claim: Path) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 100)
+    code, out, err = run("match", corrupt, claim, "--index", built_index, "--json")
+    assert code == ExitCode.INPUT_ERROR
+    results = json.loads(out)["results"]
+    assert results[0]["error"] and str(corrupt) in results[0]["error"] and results[0]["verdict"] == "none"
+    assert results[1]["verdict"] == "match"
+    assert err.count("\n") == 1 and str(corrupt) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("notes.txt", b"plain text " * 100), ("broken.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)],
+)
+def test_exit_1_non_media_and_broken_video_on_add(index_path: Path, tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = run("index", "add", path, "--index", index_path)
+    assert code == ExitCode.INPUT_ERROR and out == ""
+    assert err.strip().count("\n") == 0 and str(path) in err and "Traceback" not in err
+
+
+def test_exit_1_truncated_video_leaves_index_unchanged(index_path: Path, tmp_path: Path, pan_clip: Path,
+                                                     still_path: Path) -> None:
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(pan_clip.read_bytes()[: pan_clip.stat().st_size // 2])
+    code, out, err = run("index", "add", still_path, truncated, "--index", index_path)
+    assert code == ExitCode.INPUT_ERROR
+    assert "added #1 image" in out and str(truncated) in err and "Traceback" not in err
+    assert len(json.loads(run("index", "list", "--index", index_path, "--json")[1])["sources"]) == 1
+
+
+def test_exit_2_usage(index_path: Path, still_path: Path) -> None:
+    assert run("match")[0] == ExitCode.USAGE
+    assert run("match", still_path, "--fail-on", "maybe")[0] == ExitCode.USAGE
+    code, _, err = run("index", "add", still_path, "--published", "June 2016", "--index", index_path)
+    assert code == ExitCode.USAGE and "YYYY-MM-DD" in err
+    assert not index_path.exists()
+
+
+def test_exit_3_missing_index(tmp_path: Path, claim: Path) -> None:
+    missing = tmp_path / "nope.sqlite"
+    code, out, err = run("match", claim, "--index", missing)
+    assert code == ExitCode.INDEX_ERROR and out == ""
+    assert str(missing) in err and err.count("\n") == 1
+    assert not missing.exists()
+    assert run("index", "list", "--index", missing)[0] == ExitCode.INDEX_ERROR
+
+
+def test_exit_3_damaged_index_is_not_overwritten(tmp_path: Path, claim: Path, still_path: Path) -> None:
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\xde\xad" * 2000)
+    before = damaged.read_bytes()
+    for args in (("match", claim), ("index", "add", still_path), ("index", "info")):
+        code, _, err = run(*args, "--index", damaged)
+        assert code == ExitCode.INDEX_ERROR and str(damaged) in err and "Traceback" not in err
+    assert damaged.read_bytes() == before
+
+
+def test_exit_4_fail_on(built_index: Path, claim: Path, unrelated: Path) -> None:
+    assert run("match", claim, "--index", built_index, "--fail-on", "match")[0] == ExitCode.FAIL_ON
+    assert run("match", unrelated, "--index", built_index, "--fail-on", "match")[0] == 0
+    assert run("match", unrelated, "--index", built_index, "--fail-on", "none")[0] == ExitCode.FAIL_ON
+    assert run("match", claim, "--index", built_index, "--fail-on", "possible")[0] == ExitCode.FAIL_ON
+
+
+def test_exit_130_on_interrupt(monkeypatch: pytest.MonkeyPatch, built_index: Path, claim: Path) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("provcheck.api.Index.check", interrupted)
+    code, _, err = run("match", claim, "--index", built_index)
+    assert code == ExitCode.INTERRUPTED and "interrupted" in err
+
+
+def test_traceback_flag_shows_the_trace(tmp_path: Path, claim: Path) -> None:
+    result = CliRunner().invoke(cli, ["--traceback", "match", str(claim), "--index", str(tmp_path / "x.db")])
+    assert result.exit_code != 0 and result.exception is not None

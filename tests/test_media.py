@@ -1,0 +1,146 @@
+"""Reading stills and sampling videos into timed frames."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CLIP_FPS, encode_clip, pan_frames, texture
+from PIL import Image
+
+from provcheck.errors import MediaError
+from provcheck.media import image_frame, load_image, media_kind, probe_video, sample_video
+
+
+def test_sampler_takes_two_per_second_plus_the_scene_cut(pan_clip: Path) -> None:
+    frames = list(sample_video(pan_clip, fps=2.0))
+    times = [frame.time_s for frame in frames]
+    # the first frame at or after every 0.5 s (frames are 40 ms apart), plus the cut at frame 43
+    assert times == pytest.approx([0.0, 0.52, 1.0, 1.52, 1.72, 2.0, 2.52, 3.0, 3.52])
+    for frame in frames:
+        assert frame.time_s is not None
+        assert frame.index == round(frame.time_s * CLIP_FPS)
+        assert frame.pixels.shape == (176, 320, 3) and frame.pixels.dtype == np.uint8
+
+
+def test_sampled_pixels_are_the_frames_at_those_times(pan_clip: Path) -> None:
+    expected = pan_frames(seed=1, count=100, cut_at=43)
+    for frame in sample_video(pan_clip, fps=1.0):
+        difference = np.abs(frame.pixels.astype(int) - expected[frame.index].astype(int)).mean()
+        neighbour = np.abs(frame.pixels.astype(int) - expected[min(frame.index + 5, 99)].astype(int)).mean()
+        assert difference < 6 < neighbour
+
+
+def test_sampler_rate_is_configurable(pan_clip: Path) -> None:
+    times = [frame.time_s for frame in sample_video(pan_clip, fps=4.0)]
+    assert times[:4] == pytest.approx([0.0, 0.24, 0.48, 0.76], abs=0.041)
+    assert len(times) >= 16
+
+
+def test_static_shot_collapses_to_one_frame(tmp_path: Path) -> None:
+    still = texture(3)[:176, :320]
+    clip = encode_clip(tmp_path / "static.mp4", [still] * 75)
+    assert [frame.time_s for frame in sample_video(clip)] == [0.0]
+
+
+def test_variable_frame_rate_times_come_from_timestamps(tmp_path: Path) -> None:
+    frames = pan_frames(seed=4, count=12, step_px=20)
+    pts_ms = [0, 40, 80, 500, 540, 1300, 1340, 1380, 2000, 2040, 2700, 3100]
+    clip = encode_clip(tmp_path / "vfr.mp4", frames, pts=pts_ms, time_base=Fraction(1, 1000))
+    sampled = {frame.index: frame.time_s for frame in sample_video(clip, fps=2.0)}
+    for number, time_s in sampled.items():
+        assert time_s == pytest.approx(pts_ms[number] / 1000, abs=0.002)
+    assert 3 in sampled and sampled[3] == pytest.approx(0.5, abs=0.002)
+
+
+def test_probe_reports_size_and_duration(pan_clip: Path) -> None:
+    info = probe_video(pan_clip)
+    assert (info.width, info.height) == (320, 176)
+    assert info.duration_s == pytest.approx(4.0, abs=0.1)
+    assert info.frame_rate == pytest.approx(25)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    pixels = texture(9, 60, 100)
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    loaded = load_image(tmp_path / "rotated.jpg")
+    assert loaded.size == (60, 100)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK", "I;16", "LA"])
+def test_every_mode_loads_as_rgb(tmp_path: Path, mode: str) -> None:
+    base = Image.fromarray(texture(2, 40, 50))
+    converted = base.convert("I").convert("I;16") if mode == "I;16" else base.convert(mode)
+    suffix = ".tif" if mode == "CMYK" else ".png"
+    converted.save(tmp_path / f"img{suffix}")
+    frame = image_frame(tmp_path / f"img{suffix}")
+    assert frame.pixels.shape == (40, 50, 3) and frame.pixels.dtype == np.uint8
+
+
+def test_animated_gif_gives_first_frame(tmp_path: Path) -> None:
+    red = Image.new("RGB", (20, 20), (255, 0, 0))
+    blue = Image.new("RGB", (20, 20), (0, 0, 255))
+    red.save(tmp_path / "anim.gif", save_all=True, append_images=[blue])
+    pixels = image_frame(tmp_path / "anim.gif").pixels
+    assert pixels[10, 10, 0] > 200 and pixels[10, 10, 2] < 50
+
+
+def test_media_kind_sniffs_content_not_extension(tmp_path: Path, pan_clip: Path, still_path: Path) -> None:
+    disguised = tmp_path / "really_a_png.mp4"
+    disguised.write_bytes(still_path.read_bytes())
+    assert media_kind(disguised) == "image"
+    video_as_jpg = tmp_path / "really_a_video.jpg"
+    video_as_jpg.write_bytes(pan_clip.read_bytes())
+    assert media_kind(video_as_jpg) == "video"
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb)
+    with pytest.raises(MediaError, match="bomb"):
+        load_image(bomb)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.jpg", b"", "empty file"),
+        ("noise.jpg", bytes(range(256)) * 8, "not a supported image"),
+        ("notes.txt", b"just some text\n" * 20, "not a supported image"),
+    ],
+)
+def test_unreadable_images_raise_media_error(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(MediaError, match=message) as caught:
+        load_image(path)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_truncated_jpeg_raises_media_error(tmp_path: Path, still_path: Path) -> None:
+    jpeg = tmp_path / "full.jpg"
+    Image.open(still_path).save(jpeg, quality=90)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 2])
+    with pytest.raises(MediaError, match="truncated"):
+        load_image(truncated)
+
+
+def test_truncated_video_is_not_sampled_partially(tmp_path: Path, pan_clip: Path) -> None:
+    data = pan_clip.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(MediaError) as caught:
+        list(sample_video(truncated))
+    assert str(truncated) in str(caught.value)
+
+
+def test_sampling_rate_must_be_positive(pan_clip: Path) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        list(sample_video(pan_clip, fps=0))
