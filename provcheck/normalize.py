@@ -24,13 +24,18 @@ BORDER_LINE_STD = 8.0
 #: the caption bar's background colour.
 BAR_COLOUR_TOLERANCE = 28.0
 #: Share of a line's pixels that must be the bar colour for the line to be part of a
-#: caption bar: text in a caption covers well under half of its line.
-BAR_LINE_SHARE = 0.5
-#: Share of a caption bar's lines that must be flat (margins above and below text).
+#: caption bar: anti-aliased text, a logo box and JPEG ringing leave at least this.
+BAR_LINE_SHARE = 0.3
+#: A caption-bar line is "clean" (a margin line) when this share of it is bar colour;
+#: 0.8 leaves room for a channel logo box at one end of the bar.
+BAR_CLEAN_LINE_SHARE = 0.8
+#: Share of a caption bar's lines that must be clean.
 BAR_FLAT_LINE_SHARE = 0.25
 #: A caption bar is between these shares of the image height.
 BAR_MIN_SHARE = 0.03
 BAR_MAX_SHARE = 0.4
+#: Bands peeled at most this many times (screenshot chrome stacks two or three).
+MAX_TRIM_ROUNDS = 3
 #: Never trim the claim below this share of its width or height.
 MIN_KEPT_SHARE = 0.4
 
@@ -70,33 +75,53 @@ def _uniform_run(lines: NDArray[np.float32], limit: int) -> int:
 
 
 def _bar_run(lines: NDArray[np.float32], limit: int) -> int:
-    """Number of leading lines forming a caption bar: mostly one colour, partly flat.
+    """Number of leading lines forming a caption bar: mostly one colour, with clean margins.
 
     Every line of the band is at least half the bar colour (text covers the rest),
-    and at least a quarter of its lines are flat (the margins around the text):
-    smooth picture content such as sky passes the first test but rarely the second.
+    and at least a quarter of its lines are almost all bar colour (the margins above
+    and below the text, where only a logo box may interrupt the colour).
     """
     if lines.shape[0] == 0:
         return 0
     colour = np.median(lines[0], axis=0)
-    count = 0
-    flat = 0
-    for line in lines[:limit]:
-        share = float((np.abs(line - colour).max(axis=1) <= BAR_COLOUR_TOLERANCE).mean())
-        if share < BAR_LINE_SHARE:
-            break
-        if float(line.std(axis=0).max()) <= BORDER_LINE_STD:
-            flat += 1
-        count += 1
-    return count if flat >= max(2, count * BAR_FLAT_LINE_SHARE) else 0
+    window = lines[:limit]
+    shares = (np.abs(window - colour).max(axis=2) <= BAR_COLOUR_TOLERANCE).mean(axis=1)
+    weak = np.flatnonzero(shares < BAR_LINE_SHARE)
+    run = int(weak[0]) if weak.size else int(shares.shape[0])
+    clean = np.flatnonzero(shares[:run] >= BAR_CLEAN_LINE_SHARE)
+    if clean.size < max(2, run * BAR_FLAT_LINE_SHARE):
+        return 0
+    # the bar ends at its last clean line: the margin under the text
+    return int(clean[-1]) + 1
 
 
 def find_trim(pixels: RGBArray) -> Trim:
     """Find uniform borders on all sides and caption bars at the top or bottom.
 
+    Bands are peeled repeatedly, because screenshots stack them (a status bar over
+    an app header over the picture, a caption under a player's control bar).
+
     Returns:
         The trim; empty when nothing was found.
     """
+    total = Trim(0, 0, 0, 0, ())
+    for _ in range(MAX_TRIM_ROUNDS):
+        step = _find_trim_once(total.apply(pixels))
+        if step.is_empty:
+            break
+        labels = total.labels + tuple(label for label in step.labels if label not in total.labels)
+        total = Trim(total.top + step.top, total.bottom + step.bottom, total.left + step.left,
+                     total.right + step.right, labels)
+        height, width = pixels.shape[:2]
+        if (height - total.top - total.bottom) < height * MIN_KEPT_SHARE or (
+            width - total.left - total.right
+        ) < width * MIN_KEPT_SHARE:
+            return Trim(0, 0, 0, 0, ())
+    return total
+
+
+def _find_trim_once(pixels: RGBArray) -> Trim:
+    """One round of :func:`find_trim`."""
     data = pixels.astype(np.float32)
     height, width = data.shape[:2]
     max_rows = int(height * (1 - MIN_KEPT_SHARE) / 2)
@@ -122,5 +147,5 @@ def find_trim(pixels: RGBArray) -> Trim:
         top += bar_top
         labels.append("caption_top")
     if (top or bottom or left or right) and not labels:
-        labels.append("edge")
+        labels.append("border")
     return Trim(top=top, bottom=bottom, left=left, right=right, labels=tuple(labels))

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from provcheck import Index, Verdict
 from provcheck.hashing import hamming_distance
 from provcheck.index import SQLiteStore
-from provcheck.match import MatchEngine, _score
+from provcheck.match import MatchEngine, _evidence
 from provcheck.normalize import find_trim
 
 
@@ -108,8 +108,8 @@ def test_engine_best_frames_equal_brute_force(built_index: Path, pan_clip: Path)
         for row in range(pdq.frame_ids.shape[0]):
             d_pdq = hamming_distance(record.hashes["pdq"], bytes(pdq.hashes[row]))
             d_ph = hamming_distance(record.hashes["phash"], bytes(phash.hashes[row]))
-            score = float(_score(np.array([d_pdq]), np.array([d_ph]), (record.pdq_quality or 0) >= 50)[0])
-            key = (score, int(pdq.frame_ids[row]))
+            evidence = float(_evidence(np.array([d_pdq]), np.array([d_ph]), (record.pdq_quality or 0) >= 50)[0])
+            key = (-evidence, int(pdq.frame_ids[row]))
             source = int(pdq.source_ids[row])
             if source not in best or key < best[source]:
                 best[source] = key
