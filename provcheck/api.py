@@ -85,7 +85,7 @@ def iter_media_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:  # type: ignore[type-arg]
+def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:
     if isinstance(image, Image.Image):
         return Frame(np.asarray(image.convert("RGB"), dtype=np.uint8), "<image>", 0, None)
     if isinstance(image, np.ndarray):
@@ -222,7 +222,7 @@ class Index:
         """Counts and metadata of the index."""
         return self._open().stats()
 
-    def match(self, image: str | os.PathLike[str] | Image.Image | np.ndarray, top: int = 5) -> list[Match]:  # type: ignore[type-arg]
+    def match(self, image: str | os.PathLike[str] | Image.Image | np.ndarray, top: int = 5) -> list[Match]:
         """Find the sources a claimed photo was likely derived from, best first.
 
         Args:

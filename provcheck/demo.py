@@ -81,7 +81,7 @@ def render_outcome_table(outcomes: list[ClaimOutcome]) -> str:
             titles[best.source.path] = best.source.title
         rows.append((claim.path.name, claim.description, expected, found, result.verdict.value, outcome.status))
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     counts: dict[str, int] = {}
     for outcome in outcomes:
@@ -124,5 +124,6 @@ def run_demo(
         say(f"matching {len(corpus.claims)} claimed photos")
         for claim in corpus.claims:
             results.append(index.check(claim.path))
-    outcomes = [ClaimOutcome(claim, result, judge(claim, result)) for claim, result in zip(corpus.claims, results)]
+    pairs = zip(corpus.claims, results, strict=True)
+    outcomes = [ClaimOutcome(claim, result, judge(claim, result)) for claim, result in pairs]
     return DemoOutcome(corpus=corpus, index_location=str(index_path), results=results, outcomes=outcomes)

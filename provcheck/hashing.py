@@ -101,7 +101,8 @@ def hamming_distances(query: bytes, matrix: NDArray[np.uint8]) -> NDArray[np.int
     if matrix.shape[1] != vector.shape[0]:
         raise ValueError(f"A {vector.shape[0]}-byte hash cannot be compared with {matrix.shape[1]}-byte hashes.")
     xor = np.bitwise_xor(matrix, vector[None, :])
-    return np.bitwise_count(xor).sum(axis=1, dtype=np.int32)
+    distances: NDArray[np.int32] = np.bitwise_count(xor).sum(axis=1, dtype=np.int32)
+    return distances
 
 
 def hamming_distance(a: bytes, b: bytes) -> int:

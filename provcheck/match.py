@@ -45,7 +45,8 @@ WINDOW_EVIDENCE_SLACK = 1.0
 
 def hash_evidence(distance_bits: NDArray[np.int32] | int, bits: int) -> NDArray[np.float64]:
     """Agreement beyond chance of hashes at a Hamming distance, in standard deviations."""
-    return (bits / 2 - np.asarray(distance_bits, dtype=np.float64)) / (np.sqrt(bits) / 2)
+    evidence: NDArray[np.float64] = (bits / 2 - np.asarray(distance_bits, dtype=np.float64)) / (np.sqrt(bits) / 2)
+    return evidence
 
 
 class Verdict(str, enum.Enum):

@@ -345,7 +345,7 @@ def sample_video(
                     next_sample_s = base
                 if keep:
                     kept_thumb = thumb
-                    pixels = frame.to_ndarray(format="rgb24")
+                    pixels: RGBArray = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                     yield Frame(pixels=pixels, source=str(path), index=decoded, time_s=round(time_s, 6))
                     if progress is not None:
                         progress(time_s)
