@@ -15,7 +15,7 @@ from .errors import (
     SourceNotFoundError,
 )
 from .index import SourceRecord
-from .match import CropBox, Derivation, Match, Verdict
+from .results import CropBox, Derivation, Match, Verdict
 
 __all__ = [
     "ClaimResult",

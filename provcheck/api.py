@@ -10,9 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,10 @@ import platformdirs
 from PIL import Image
 
 from .errors import DuplicateSourceError, MediaError, ProvcheckError
+from .features import OverlayDetector, extract
 from .hashing import HASHERS
 from .index import FrameRecord, IndexStats, IndexStore, NewSource, SourceRecord, SQLiteStore
-from .match import ClaimResult, Match, MatchEngine, Verdict
+from .match import MatchEngine
 from .media import (
     DEFAULT_SAMPLE_FPS,
     IMAGE_EXTENSIONS,
@@ -34,6 +36,7 @@ from .media import (
     sample_video,
     sha256_file,
 )
+from .results import ClaimResult, Match, Verdict
 
 INDEX_ENV_VAR = "PROVCHECK_INDEX"
 INDEX_FILENAME = "index.sqlite"
@@ -66,15 +69,29 @@ def parse_published(value: str | None) -> str | None:
     raise ValueError(f"The publication date must be a real date written YYYY-MM-DD, not {value!r}.")
 
 
-def fingerprint(frame: Frame) -> FrameRecord:
-    """Compute every hasher's hash of one frame."""
+def fingerprint(frame: Frame, with_features: bool = True) -> FrameRecord:
+    """Compute every hasher's hash of one frame, and its local features."""
     values = {hasher.name: hasher.compute(frame.pixels) for hasher in HASHERS}
     return FrameRecord(
         frame_number=frame.index,
         time_s=frame.time_s,
         hashes={name: value.packed for name, value in values.items()},
         pdq_quality=values["pdq"].quality,
+        features=extract(frame.pixels) if with_features else None,
     )
+
+
+def fingerprint_video(frames: Iterable[Frame]) -> list[FrameRecord]:
+    """Fingerprint a video's sampled frames and flag keypoints on burned-in overlays."""
+    overlay = OverlayDetector()
+    records = []
+    for frame in frames:
+        overlay.update(frame.pixels)
+        records.append(fingerprint(frame))
+    return [
+        dataclasses.replace(record, static=overlay.flags(record.features)) if record.features is not None else record
+        for record in records
+    ]
 
 
 def iter_media_files(folder: Path) -> Iterator[Path]:
@@ -179,7 +196,7 @@ class Index:
             duration_s = info.duration_s
             total = duration_s or 0.0
             callback = None if progress is None else (lambda t: progress(t, total))
-            frames = [fingerprint(frame) for frame in sample_video(media_path, fps, progress=callback)]
+            frames = fingerprint_video(sample_video(media_path, fps, progress=callback))
             width, height = info.width, info.height
         else:
             frame = image_frame(media_path)

@@ -20,7 +20,7 @@ import click
 from . import __version__, report
 from .api import Index, default_index_path, iter_media_files
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
-from .match import ClaimResult, Verdict
+from .results import ClaimResult, Verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .api import Index
-from .match import ClaimResult, Verdict
+from .results import ClaimResult, Verdict
 from .synth import DemoCorpus, SynthClaim, build_demo_corpus
 
 #: A video hit counts as right when its time is within this of the true time.

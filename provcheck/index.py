@@ -24,9 +24,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
+from .features import LocalFeatures, extractor_signature, pack, unpack
 from .hashing import HASHERS, hasher_signature
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = "provcheck"
 #: How long a writer waits for another process's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 60_000
@@ -69,12 +70,27 @@ class NewSource:
 
 @dataclass(frozen=True)
 class FrameRecord:
-    """One fingerprinted frame: hashes keyed by hasher name."""
+    """One fingerprinted frame: hashes keyed by hasher name, and its local features.
+
+    ``static`` flags keypoints on overlays burned into every frame of the source
+    (a HUD, a channel logo); they are stored but never used as evidence.
+    """
 
     frame_number: int
     time_s: float | None
     hashes: dict[str, bytes]
     pdq_quality: int | None
+    features: LocalFeatures | None = None
+    static: NDArray[np.bool_] | None = None
+
+
+@dataclass(frozen=True)
+class StoredFeatures:
+    """The local features of one stored frame, aligned with :class:`HashTable` rows by ``frame_id``."""
+
+    frame_id: int
+    features: LocalFeatures
+    static: NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,8 @@ class IndexStore(Protocol):
 
     def hash_table(self, hasher_name: str) -> HashTable: ...
 
+    def feature_table(self) -> list[StoredFeatures]: ...
+
     def stats(self) -> IndexStats: ...
 
     def close(self) -> None: ...
@@ -155,6 +173,19 @@ CREATE TABLE frames (
     pdq_quality INTEGER
 );
 CREATE INDEX frames_by_source ON frames(source_id, frame_number);
+"""
+
+#: Added by schema 2: local features of each frame ([crop-proof]).
+_SCHEMA_FEATURES = """
+CREATE TABLE features (
+    frame_id INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    keypoints INTEGER NOT NULL,
+    xy BLOB NOT NULL,
+    descriptors BLOB NOT NULL,
+    static BLOB NOT NULL
+);
 """
 
 _SOURCE_COLUMNS = (
@@ -243,6 +274,9 @@ class SQLiteStore:
         if meta.get("application") != APPLICATION_ID:
             raise IndexStoreError(f"{self.path}: a SQLite database that is not a provcheck index; refusing to touch it")
         version = int(meta.get("schema_version", "0"))
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
+            meta = self._meta()
         if version > SCHEMA_VERSION:
             raise IndexMismatchError(
                 f"{self.path}: index schema {version} is newer than this provcheck understands "
@@ -254,8 +288,29 @@ class SQLiteStore:
                 f"{self.path}: index was built with hashers {stored_hashers}, this provcheck uses "
                 f"{hasher_signature()}; re-index the sources into a new index"
             )
+        stored_features = json.loads(meta.get("features", "null"))
+        if stored_features != extractor_signature():
+            raise IndexMismatchError(
+                f"{self.path}: index was built with local features {stored_features}, this provcheck uses "
+                f"{extractor_signature()}; re-index the sources into a new index"
+            )
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older index up to :data:`SCHEMA_VERSION` in one transaction.
+
+        Schema 1 had hashes only: its frames get an empty features table and keep
+        matching by hash; re-adding a source with --replace gives it local features.
+        """
+        with self._transaction() as conn:
+            current = int(self._meta().get("schema_version", "0"))
+            if current == 1:
+                for statement in filter(str.strip, _SCHEMA_FEATURES.split(";")):
+                    conn.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('features', ?)",
+                             (json.dumps(extractor_signature(), sort_keys=True),))
+                conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
     def _create_schema(self) -> None:
         conn = self._conn
@@ -264,7 +319,7 @@ class SQLiteStore:
             # Another process may have created the schema between our check and our lock.
             if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
                 return
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            for statement in filter(str.strip, (_SCHEMA + _SCHEMA_FEATURES).split(";")):
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -272,6 +327,7 @@ class SQLiteStore:
                     ("application", APPLICATION_ID),
                     ("schema_version", str(SCHEMA_VERSION)),
                     ("hashers", json.dumps(hasher_signature(), sort_keys=True)),
+                    ("features", json.dumps(extractor_signature(), sort_keys=True)),
                     ("created_at", _now_iso()),
                 ],
             )
@@ -343,15 +399,22 @@ class SQLiteStore:
                         values,
                     )
                     source_id = int(cursor.lastrowid or 0)
-                conn.executemany(
-                    f"INSERT INTO frames (source_id, frame_number, time_s, {', '.join(names)}, pdq_quality)"
-                    f" VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?)",
-                    [
+                for frame in frames:
+                    cursor = conn.execute(
+                        f"INSERT INTO frames (source_id, frame_number, time_s, {', '.join(names)}, pdq_quality)"
+                        f" VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?)",
                         (source_id, frame.frame_number, frame.time_s, *(frame.hashes[n] for n in names),
-                         frame.pdq_quality)
-                        for frame in frames
-                    ],
-                )
+                         frame.pdq_quality),
+                    )
+                    if frame.features is not None:
+                        xy_blob, descriptor_blob = pack(frame.features)
+                        static = frame.static if frame.static is not None else np.zeros(len(frame.features), bool)
+                        conn.execute(
+                            "INSERT INTO features (frame_id, width, height, keypoints, xy, descriptors, static)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (cursor.lastrowid, frame.features.width, frame.features.height, len(frame.features),
+                             xy_blob, descriptor_blob, np.packbits(static).tobytes()),
+                        )
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
         return self.get_source(source_id)
@@ -395,6 +458,19 @@ class SQLiteStore:
             times_s=np.fromiter((np.nan if row[3] is None else row[3] for row in rows), dtype=np.float64, count=count),
             hashes=hashes,
         )
+
+    def feature_table(self) -> list[StoredFeatures]:
+        """Every stored frame's local features, by frame id."""
+        rows = self._query_all(
+            "SELECT frame_id, width, height, keypoints, xy, descriptors, static FROM features ORDER BY frame_id", ()
+        )
+        table = []
+        for row in rows:
+            count = int(row["keypoints"])
+            features = unpack(bytes(row["xy"]), bytes(row["descriptors"]), int(row["width"]), int(row["height"]))
+            static = np.unpackbits(np.frombuffer(bytes(row["static"]), dtype=np.uint8))[:count].astype(bool)
+            table.append(StoredFeatures(int(row["frame_id"]), features, static))
+        return table
 
     def stats(self) -> IndexStats:
         counts = self._query_one(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .index import IndexStats, SourceRecord
-from .match import ClaimResult, Derivation, Match
+from .results import ClaimResult, CropBox, Derivation, Match
 
 JSON_SCHEMA_VERSION = 1
 
@@ -53,26 +53,49 @@ def source_json(source: SourceRecord, full: bool = False) -> dict[str, Any]:
     return data
 
 
+def _box(box: CropBox | None) -> dict[str, float] | None:
+    return None if box is None else {"x": box.x, "y": box.y, "w": box.w, "h": box.h}
+
+
 def derivation_json(derivation: Derivation) -> dict[str, Any]:
-    crop = derivation.crop
+    tone = derivation.tone
+    crop_px = derivation.crop_px
     return {
         "mirrored": derivation.mirrored,
-        "crop": None if crop is None else {"x": crop.x, "y": crop.y, "w": crop.w, "h": crop.h},
+        "crop": _box(derivation.crop),
         "rotation_deg": derivation.rotation_deg,
         "trimmed": list(derivation.trimmed),
+        "method": derivation.method,
+        "crop_px": None if crop_px is None else {"x": crop_px.x, "y": crop_px.y, "w": crop_px.w, "h": crop_px.h},
+        "frame_share": derivation.frame_share,
+        "scale": derivation.scale,
+        "added": [{"kind": band.kind, "side": band.side, "box": _box(band.box)} for band in derivation.added],
+        "tone": None if tone is None else {
+            "grayscale": tone.grayscale, "contrast": tone.contrast, "brightness": tone.brightness,
+            "changed": tone.changed,
+        },
     }
 
 
 def match_json(match: Match) -> dict[str, Any]:
     window = match.window_s
+    evidence = match.evidence
     return {
         "source": source_json(match.source),
         "verdict": match.verdict.value,
+        "earliest": match.earliest,
         "timestamp": match.timestamp_s,
         "frame": match.frame,
         "window": None if window is None else {"start": window[0], "end": window[1]},
         "confidence": match.confidence,
         "distance": dict(sorted(match.distance.items())),
+        "evidence": {
+            "inliers": evidence.inliers,
+            "putative": evidence.putative,
+            "hull_share": evidence.hull_share,
+            "residual_px": evidence.residual_px,
+            "hash_evidence": evidence.hash_evidence,
+        },
         "derivation": derivation_json(match.derivation),
     }
 
@@ -95,22 +118,41 @@ def results_json(results: Sequence[ClaimResult], index_location: str) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
+_SIDES = {"top": "at top", "bottom": "at bottom", "left": "on the left", "right": "on the right"}
+_KINDS = {"caption_bar": "caption bar", "border": "border", "padding": "padding"}
+
+
 def describe_derivation(derivation: Derivation) -> str:
-    """One line saying how the claim differs from the source, e.g. ``mirrored, caption bar trimmed``."""
+    """One line saying how the claim differs from its source.
+
+    E.g. ``cropped to 31 % of the frame (x 0.42 y 0.18 w 0.50 h 0.62), mirrored,
+    caption bar added at bottom``.
+    """
     parts: list[str] = []
-    if derivation.crop is not None:
-        crop = derivation.crop
+    crop = derivation.crop
+    if crop is not None:
+        share = derivation.frame_share if derivation.frame_share is not None else crop.w * crop.h
         parts.append(
-            f"cropped to {crop.w * crop.h * 100:.0f} % of the frame "
-            f"(x {crop.x:.2f} y {crop.y:.2f} w {crop.w:.2f} h {crop.h:.2f})"
+            f"cropped to {share * 100:.0f} % of the frame (x {crop.x:.2f} y {crop.y:.2f} w {crop.w:.2f} h {crop.h:.2f})"
         )
     else:
         parts.append("whole frame")
     if derivation.mirrored:
         parts.append("mirrored")
     if derivation.rotation_deg is not None and abs(derivation.rotation_deg) >= 0.5:
-        parts.append(f"rotated {derivation.rotation_deg:+.1f}°")
-    parts.extend(_TRIM_WORDS.get(label, f"{label} trimmed") for label in derivation.trimmed)
+        direction = "counter-clockwise" if derivation.rotation_deg > 0 else "clockwise"
+        parts.append(f"rotated {abs(derivation.rotation_deg):.1f}° {direction}")
+    if derivation.method == "features":
+        for band in derivation.added:
+            parts.append(f"{_KINDS.get(band.kind, band.kind)} added {_SIDES.get(band.side, band.side)}")
+    else:
+        parts.extend(_TRIM_WORDS.get(label, f"{label} trimmed") for label in derivation.trimmed)
+    tone = derivation.tone
+    if tone is not None:
+        if tone.grayscale:
+            parts.append("grayscale")
+        if tone.changed:
+            parts.append(f"tone changed (contrast x{tone.contrast:.2f}, brightness {tone.brightness:+.0f})")
     return ", ".join(parts)
 
 
@@ -125,9 +167,11 @@ def _match_text(rank: int, match: Match) -> list[str]:
             start, end = match.window_s
             where += f", equally good {format_timestamp(start)}-{format_timestamp(end)}"
         lines.append(f"     {where}")
-    lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}")
+    earliest = "  (earliest known source)" if match.earliest else ""
+    lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}{earliest}")
     distances = ", ".join(f"{name} {bits}" for name, bits in sorted(match.distance.items()))
-    lines.append(f"     {match.verdict.value}, confidence {match.confidence:.2f} ({distances})")
+    evidence = f"{match.evidence.inliers} inliers, " if match.evidence.inliers else ""
+    lines.append(f"     {match.verdict.value}, confidence {match.confidence:.2f} ({evidence}{distances})")
     lines.append(f"     derivation: {describe_derivation(match.derivation)}")
     lines.append(f"     file: {source.path}")
     return lines

@@ -85,7 +85,7 @@ def test_match_json_contract(built_index: Path, claim: Path, unrelated: Path) ->
     assert match["source"]["kind"] == "video" and match["source"]["published"] == "2016-06-30"
     assert abs(match["timestamp"] - 2.0) <= 1.0 and isinstance(match["frame"], int)
     assert 0.0 <= match["confidence"] <= 1.0
-    assert set(match["derivation"]) == {"mirrored", "crop", "rotation_deg", "trimmed"}
+    assert set(match["derivation"]) >= {"mirrored", "crop", "rotation_deg", "trimmed"}
     assert match["derivation"]["mirrored"] is False
     confidences = [m["confidence"] for m in first["matches"]]
     assert confidences == sorted(confidences, reverse=True)

@@ -119,7 +119,7 @@ def test_newer_schema_or_other_hashers_are_refused(index_path: Path) -> None:
     with pytest.raises(IndexMismatchError, match="newer"):
         SQLiteStore(index_path)
     conn = sqlite3.connect(index_path)
-    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.execute("""UPDATE meta SET value = '{"pdq": {"bits": 256, "version": 0}}' WHERE key = 'hashers'""")
     conn.commit()
     conn.close()
@@ -147,3 +147,29 @@ def test_api_rejects_bad_dates(index_path: Path, still_path: Path) -> None:
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         Index(index_path).add(still_path, published="2016-02-30")
     assert not index_path.exists()
+
+
+def test_schema_1_index_is_migrated_and_keeps_its_sources(index_path: Path) -> None:
+    """An index written by provcheck 0.1 (hashes only, schema 1) opens, migrates and still matches by hash."""
+    import json
+
+    from provcheck.hashing import hasher_signature
+    from provcheck.index import _SCHEMA
+
+    conn = sqlite3.connect(index_path)
+    for statement in filter(str.strip, _SCHEMA.split(";")):
+        conn.execute(statement)
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+        ("application", "provcheck"), ("schema_version", "1"),
+        ("hashers", json.dumps(hasher_signature(), sort_keys=True)), ("created_at", "2026-11-25T00:00:00+00:00"),
+    ])
+    conn.execute("INSERT INTO sources (kind, title, path, sha256, width, height, frame_count, added_at)"
+                 " VALUES ('image', 'old', '/x.png', ?, 10, 10, 1, 'then')", ("c" * 64,))
+    conn.execute("INSERT INTO frames (source_id, frame_number, phash, pdq) VALUES (1, 0, ?, ?)",
+                 (b"\x01" * 8, b"\x02" * 32))
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(index_path)
+    assert store.stats().schema_version == 2
+    assert [s.title for s in store.list_sources()] == ["old"]
+    assert store.feature_table() == [] and store.hash_table("pdq").hashes.shape == (1, 32)

@@ -1,0 +1,202 @@
+"""How a claim was made from its source, read off a verified transform.
+
+Given the claim-to-frame transform, this module works out the crop box in the source
+frame, the bands of the claim the source does not explain (caption bars, borders,
+padding) and tone changes (grayscale, contrast, brightness) by comparing the claim
+with the source warped into the claim's coordinates. Pure functions of arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .media import RGBArray
+from .normalize import Trim
+from .verify import Verification, invert, map_points
+
+#: A crop box covering at least this share of the frame's width and height is the whole frame.
+WHOLE_FRAME_SHARE = 0.97
+#: A trimmed band holding at most this share of the inliers is something added to the
+#: picture, not picture (a few inliers may land on a caption's edge).
+BAND_MAX_INLIER_SHARE = 0.02
+#: Bands thinner than this share of the claim are not reported.
+MIN_BAND_SHARE = 0.02
+#: Mean channel spread (max - min, grey levels) under which a picture is grayscale,
+#: and over which its source is in colour (measured: JPEG q30 of a grey image < 3).
+GRAYSCALE_MAX_CHROMA = 4.0
+COLOUR_MIN_CHROMA = 10.0
+#: Tone is reported changed when the fitted contrast is off 1 by more than this,
+#: or the brightness offset exceeds this many grey levels.
+CONTRAST_TOLERANCE = 0.12
+BRIGHTNESS_TOLERANCE = 12.0
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in pixels."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class AddedRegion:
+    """A band of the claim that the source does not explain."""
+
+    kind: str  # "caption_bar", "border" or "padding"
+    side: str  # "top", "bottom", "left" or "right"
+    box: Box  # in claim pixels
+
+
+@dataclass(frozen=True)
+class Tone:
+    """Tone differences between claim and source over the matched picture."""
+
+    grayscale: bool
+    contrast: float
+    brightness: float
+
+    @property
+    def changed(self) -> bool:
+        return abs(self.contrast - 1) > CONTRAST_TOLERANCE or abs(self.brightness) > BRIGHTNESS_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the claim's picture lies in the source frame."""
+
+    crop_px: Box | None  # None: the whole frame
+    frame_share: float
+    picture_px: Box  # the part of the claim that is source picture, claim pixels
+    added: tuple[AddedRegion, ...]
+
+
+def _band_kind(label: str) -> str:
+    return "caption_bar" if label.startswith("caption") else "border"
+
+
+def picture_box(verification: Verification, trim: Trim, width: int, height: int) -> tuple[Box, list[AddedRegion]]:
+    """The claim minus trimmed bands that hold (almost) no inliers; those bands are reported as added."""
+    inliers = verification.claim_inliers_xy
+    allowed = max(2, int(BAND_MAX_INLIER_SHARE * len(inliers)))
+    top, bottom, left, right = 0.0, float(height), 0.0, float(width)
+    added: list[AddedRegion] = []
+    caption_labels = [label for label in trim.labels if label.startswith("caption")]
+    bands = (
+        ("top", trim.top, inliers[:, 1] < trim.top),
+        ("bottom", trim.bottom, inliers[:, 1] >= height - trim.bottom),
+        ("left", trim.left, inliers[:, 0] < trim.left),
+        ("right", trim.right, inliers[:, 0] >= width - trim.right),
+    )
+    for side, size, inside in bands:
+        if size <= 0 or int(inside.sum()) > allowed:
+            continue
+        label = f"caption_{side}" if f"caption_{side}" in caption_labels else "border"
+        if side == "top":
+            top = float(size)
+            box = Box(0, 0, width, size)
+        elif side == "bottom":
+            bottom = float(height - size)
+            box = Box(0, height - size, width, size)
+        elif side == "left":
+            left = float(size)
+            box = Box(0, 0, size, height)
+        else:
+            right = float(width - size)
+            box = Box(width - size, 0, size, height)
+        added.append(AddedRegion(_band_kind(label), side, box))
+    return Box(left, top, right - left, bottom - top), added
+
+
+def geometry(
+    verification: Verification, trim: Trim, claim_size: tuple[int, int], frame_size: tuple[int, int]
+) -> Geometry:
+    """Crop box in the frame, and the claim's added bands, from a verified transform.
+
+    Args:
+        verification: transform from claim pixels to frame pixels.
+        trim: bands :func:`provcheck.normalize.find_trim` found on the claim.
+        claim_size: (width, height) of the claim as verified.
+        frame_size: (width, height) of the source frame.
+    """
+    width, height = claim_size
+    frame_w, frame_h = frame_size
+    picture, added = picture_box(verification, trim, width, height)
+    corners = np.array(
+        [[picture.x, picture.y], [picture.x + picture.w, picture.y],
+         [picture.x, picture.y + picture.h], [picture.x + picture.w, picture.y + picture.h]],
+        dtype=np.float64,
+    )
+    mapped = map_points(verification.transform, corners)
+    x0, y0 = np.clip(mapped.min(axis=0), 0, [frame_w, frame_h])
+    x1, y1 = np.clip(mapped.max(axis=0), 0, [frame_w, frame_h])
+    share = float((x1 - x0) * (y1 - y0)) / max(1.0, float(frame_w * frame_h))
+    whole = (x1 - x0) >= WHOLE_FRAME_SHARE * frame_w and (y1 - y0) >= WHOLE_FRAME_SHARE * frame_h
+    crop = None if whole else Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+    added.extend(_padding(verification, picture, frame_size))
+    return Geometry(crop, min(1.0, share), picture, tuple(added))
+
+
+def _padding(verification: Verification, picture: Box, frame_size: tuple[int, int]) -> list[AddedRegion]:
+    """Parts of the claim's picture that fall outside the source frame (letterbox, padding)."""
+    frame_w, frame_h = frame_size
+    frame_corners = np.array([[0, 0], [frame_w, 0], [0, frame_h], [frame_w, frame_h]], dtype=np.float64)
+    in_claim = map_points(invert(verification.transform), frame_corners)
+    fx0, fy0 = in_claim.min(axis=0)
+    fx1, fy1 = in_claim.max(axis=0)
+    regions = []
+    checks = (
+        ("top", fy0 - picture.y, picture.h, Box(picture.x, picture.y, picture.w, fy0 - picture.y)),
+        ("bottom", picture.y + picture.h - fy1, picture.h, Box(picture.x, fy1, picture.w, picture.y + picture.h - fy1)),
+        ("left", fx0 - picture.x, picture.w, Box(picture.x, picture.y, fx0 - picture.x, picture.h)),
+        ("right", picture.x + picture.w - fx1, picture.w, Box(fx1, picture.y, picture.x + picture.w - fx1, picture.h)),
+    )
+    for side, thickness, extent, box in checks:
+        if thickness > MIN_BAND_SHARE * extent:
+            regions.append(AddedRegion("padding", side, box))
+    return regions
+
+
+def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture: Box) -> Tone | None:
+    """Compare the claim's picture with the source warped into claim coordinates.
+
+    Returns:
+        Grayscale flag and the linear luminance map claim = contrast * source + brightness,
+        or None when too little of the picture overlaps the source.
+    """
+    height, width = claim.shape[:2]
+    warped = cv2.warpAffine(
+        np.ascontiguousarray(source), verification.transform, (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
+    )
+    valid = cv2.warpAffine(
+        np.full(source.shape[:2], 255, np.uint8), verification.transform, (width, height),
+        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    ) > 0
+    region = np.zeros((height, width), dtype=bool)
+    x0, y0 = int(max(0, picture.x)), int(max(0, picture.y))
+    region[y0 : int(picture.y + picture.h), x0 : int(picture.x + picture.w)] = True
+    valid &= region
+    if valid.sum() < 100:
+        return None
+    claim_px = claim[valid].astype(np.float64)
+    source_px = warped[valid].astype(np.float64)
+    claim_chroma = float((claim_px.max(axis=1) - claim_px.min(axis=1)).mean())
+    source_chroma = float((source_px.max(axis=1) - source_px.min(axis=1)).mean())
+    grayscale = claim_chroma < GRAYSCALE_MAX_CHROMA and source_chroma > COLOUR_MIN_CHROMA
+    weights = np.array([0.299, 0.587, 0.114])
+    claim_luma = claim_px @ weights
+    source_luma = source_px @ weights
+    # robust linear fit on matched percentiles (insensitive to misregistration at edges)
+    quantiles = np.linspace(5, 95, 19)
+    cq = np.percentile(claim_luma, quantiles)
+    sq = np.percentile(source_luma, quantiles)
+    if float(sq[-1] - sq[0]) < 8:
+        return Tone(grayscale, 1.0, float(cq.mean() - sq.mean()))
+    contrast, brightness = np.polyfit(sq, cq, 1)
+    return Tone(grayscale, float(contrast), float(brightness))

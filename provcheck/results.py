@@ -1,0 +1,120 @@
+"""The result types of matching: verdicts, matches and how a claim was derived.
+
+Frozen dataclasses only; :mod:`provcheck.report` turns them into text and JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .index import SourceRecord
+
+
+class Verdict(str, enum.Enum):
+    """How sure provcheck is that a claim was derived from a source."""
+
+    MATCH = "match"
+    POSSIBLE = "possible"
+    NONE = "none"
+
+    @property
+    def rank(self) -> int:
+        return {"match": 2, "possible": 1, "none": 0}[self.value]
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A region as fractions of an image's width and height."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class PixelBox:
+    """A region in pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True)
+class AddedBand:
+    """A band of the claim that its source does not explain: a caption bar, a border, padding."""
+
+    kind: str
+    side: str
+    box: CropBox  # fractions of the claim
+
+
+@dataclass(frozen=True)
+class ToneChange:
+    """Luminance of the claim as a linear function of the source's, and whether colour was dropped."""
+
+    grayscale: bool
+    contrast: float
+    brightness: float
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What was seen of how the claim was made from the source.
+
+    ``method`` says which evidence the derivation rests on: ``"features"`` (a verified
+    geometric transform: crop, rotation and scale are measured) or ``"hash"`` (a
+    whole-frame hash match: only mirroring and trimmed bands are known).
+    """
+
+    mirrored: bool = False
+    crop: CropBox | None = None
+    rotation_deg: float | None = None
+    trimmed: tuple[str, ...] = ()
+    method: str = "hash"
+    crop_px: PixelBox | None = None
+    frame_share: float | None = None
+    scale: float | None = None
+    added: tuple[AddedBand, ...] = ()
+    tone: ToneChange | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The measured quantities a verdict rests on."""
+
+    inliers: int = 0
+    putative: int = 0
+    hull_share: float = 0.0
+    residual_px: float | None = None
+    hash_evidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class Match:
+    """One source that the claim was likely derived from."""
+
+    source: SourceRecord
+    verdict: Verdict
+    confidence: float
+    timestamp_s: float | None
+    frame: int | None
+    window_s: tuple[float, float] | None
+    distance: dict[str, int] = field(default_factory=dict)
+    derivation: Derivation = field(default_factory=Derivation)
+    evidence: Evidence = field(default_factory=Evidence)
+    earliest: bool = False
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The answer for one claimed photo: its verdict and matches, or the error that stopped it."""
+
+    query: str
+    verdict: Verdict
+    matches: tuple[Match, ...]
+    error: str | None = None

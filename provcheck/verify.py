@@ -1,0 +1,124 @@
+"""Geometric verification of a claim against one frame, and what the fitted transform says.
+
+Claim descriptors are matched to the frame's (Lowe's ratio test, one claim keypoint
+per frame keypoint), then RANSAC fits a similarity transform (rotation, uniform
+scale, translation) from claim pixels to frame pixels. Acceptance is judged on the
+claim's side and on absolute evidence: the number of inliers agreeing on one
+transform and how much of the claim they span, never on the share of the source
+frame covered, so a crop to a tenth of the frame is not rejected for being small.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .features import LocalFeatures, rootsift
+
+#: Lowe's ratio test on Hellinger distances: the best frame keypoint must be this
+#: much closer than the second best.
+RATIO_TEST = 0.8
+#: RANSAC inlier threshold as a share of the frame diagonal (4.4 px on a 640x352 frame).
+RANSAC_THRESHOLD_SHARE = 0.006
+RANSAC_MAX_ITERS = 4000
+RANSAC_CONFIDENCE = 0.999
+#: Claim pixels per frame pixel outside this range are not a plausible derivation
+#: (degenerate fits collapse many claim points onto one frame point).
+MIN_SCALE = 0.05
+MAX_SCALE = 20.0
+#: Fewer putative matches than this are not worth a RANSAC run.
+MIN_PUTATIVE = 6
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A transform from claim pixels to frame pixels and the evidence for it."""
+
+    inliers: int
+    putative: int
+    transform: NDArray[np.float64]
+    hull_share: float
+    residual_px: float
+    claim_inliers_xy: NDArray[np.float32]
+
+    @property
+    def scale(self) -> float:
+        """Frame pixels per claim pixel."""
+        return float(math.hypot(self.transform[0, 0], self.transform[1, 0]))
+
+    @property
+    def rotation_deg(self) -> float:
+        """Counter-clockwise rotation of the claim relative to the frame, as seen on screen."""
+        return float(math.degrees(math.atan2(self.transform[1, 0], self.transform[0, 0])))
+
+
+def putative_matches(claim: LocalFeatures, frame: LocalFeatures) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Ratio-tested matches (claim index, frame index), each frame keypoint used at most once."""
+    if len(claim) < 2 or len(frame) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    similarity = rootsift(claim.descriptors) @ rootsift(frame.descriptors).T
+    top2 = np.argpartition(-similarity, 1, axis=1)[:, :2]
+    first_sim = np.take_along_axis(similarity, top2, axis=1)
+    swap = first_sim[:, 1] > first_sim[:, 0]
+    best = np.where(swap, top2[:, 1], top2[:, 0])
+    best_sim = np.maximum(first_sim[:, 0], first_sim[:, 1])
+    second_sim = np.minimum(first_sim[:, 0], first_sim[:, 1])
+    # Hellinger distance between RootSIFT vectors: sqrt(2 - 2 * similarity)
+    best_dist = np.sqrt(np.maximum(0.0, 2 - 2 * best_sim))
+    second_dist = np.sqrt(np.maximum(0.0, 2 - 2 * second_sim))
+    passed = best_dist < RATIO_TEST * second_dist
+    claim_idx = np.flatnonzero(passed)
+    frame_idx = best[passed]
+    if claim_idx.size == 0:
+        return claim_idx.astype(np.int64), frame_idx.astype(np.int64)
+    # one claim keypoint per frame keypoint: keep the closest
+    order = np.lexsort((-best_sim[claim_idx], frame_idx))
+    frame_sorted = frame_idx[order]
+    first = np.ones(frame_sorted.shape[0], dtype=bool)
+    first[1:] = frame_sorted[1:] != frame_sorted[:-1]
+    keep = order[first]
+    return claim_idx[keep].astype(np.int64), frame_idx[keep].astype(np.int64)
+
+
+def verify(claim: LocalFeatures, frame: LocalFeatures) -> Verification | None:
+    """Fit a similarity transform from the claim to the frame; None when nothing consistent is found."""
+    claim_idx, frame_idx = putative_matches(claim, frame)
+    if claim_idx.size < MIN_PUTATIVE:
+        return None
+    source = claim.xy[claim_idx].astype(np.float32)
+    target = frame.xy[frame_idx].astype(np.float32)
+    threshold = RANSAC_THRESHOLD_SHARE * math.hypot(frame.width, frame.height)
+    transform, mask = cv2.estimateAffinePartial2D(
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=threshold,
+        maxIters=RANSAC_MAX_ITERS, confidence=RANSAC_CONFIDENCE, refineIters=10,
+    )
+    if transform is None or mask is None:
+        return None
+    inlier_mask = mask.ravel().astype(bool)
+    inliers = int(inlier_mask.sum())
+    matrix = np.asarray(transform, dtype=np.float64)
+    scale = math.hypot(matrix[0, 0], matrix[1, 0])
+    if inliers < 3 or not MIN_SCALE <= scale <= MAX_SCALE:
+        return None
+    points = source[inlier_mask]
+    hull = cv2.convexHull(points.reshape(-1, 1, 2))
+    hull_share = float(cv2.contourArea(hull)) / max(1.0, float(claim.width * claim.height))
+    projected = points @ matrix[:, :2].T + matrix[:, 2]
+    residual = float(np.median(np.linalg.norm(projected - target[inlier_mask], axis=1)))
+    return Verification(inliers, int(claim_idx.size), matrix, hull_share, residual, points)
+
+
+def map_points(transform: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Apply a 2x3 affine transform to (n, 2) points."""
+    mapped: NDArray[np.float64] = points @ transform[:, :2].T + transform[:, 2]
+    return mapped
+
+
+def invert(transform: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Inverse of a 2x3 affine transform."""
+    inverse: NDArray[np.float64] = cv2.invertAffineTransform(transform).astype(np.float64)
+    return inverse
