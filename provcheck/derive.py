@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from .media import RGBArray
 from .normalize import Trim
@@ -22,6 +23,10 @@ WHOLE_FRAME_SHARE = 0.97
 #: A trimmed band holding at most this share of the inliers is something added to the
 #: picture, not picture (a few inliers may land on a caption's edge).
 BAND_MAX_INLIER_SHARE = 0.02
+#: A trimmed band is source picture when its residual against the warped source is at
+#: most this multiple of the picture's own residual plus this many grey levels.
+BAND_RESIDUAL_FACTOR = 2.0
+BAND_RESIDUAL_SLACK = 6.0
 #: Bands thinner than this share of the claim are not reported.
 MIN_BAND_SHARE = 0.02
 #: Mean channel spread (max - min, grey levels) under which a picture is grayscale,
@@ -80,8 +85,65 @@ def _band_kind(label: str) -> str:
     return "caption_bar" if label.startswith("caption") else "border"
 
 
-def picture_box(verification: Verification, trim: Trim, width: int, height: int) -> tuple[Box, list[AddedRegion]]:
-    """The claim minus trimmed bands that hold (almost) no inliers; those bands are reported as added."""
+def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, height: int) -> tuple[
+    NDArray[np.float32], NDArray[np.bool_]
+]:
+    """The source's grey pixels as seen in claim coordinates, and where they exist."""
+    grey = cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    warped = cv2.warpAffine(grey, transform, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    return np.asarray(warped, dtype=np.float32), np.asarray(warped >= 0)
+
+
+class _BandJudge:
+    """Tells a band that is source picture (smooth sky, fog: few keypoints) from an added one.
+
+    The claim's grey levels are fitted as a linear function of the warped source's over
+    the picture; a band whose residual is no worse than the picture's own is picture.
+    """
+
+    def __init__(self, claim: RGBArray, source: RGBArray, transform: NDArray[np.float64], core: Box) -> None:
+        height, width = claim.shape[:2]
+        self.claim = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        self.source, self.valid = _warp_source(source, transform, width, height)
+        core_mask = np.zeros((height, width), dtype=bool)
+        core_mask[int(core.y) : int(core.y + core.h), int(core.x) : int(core.x + core.w)] = True
+        core_mask &= self.valid
+        self.fit: tuple[float, float] | None = None
+        if core_mask.sum() >= 100:
+            slope, offset = np.polyfit(self.source[core_mask], self.claim[core_mask], 1)
+            self.fit = (float(slope), float(offset))
+            self.core_residual = self._residual(core_mask)
+
+    def _residual(self, mask: NDArray[np.bool_]) -> float:
+        assert self.fit is not None
+        predicted = self.fit[0] * self.source[mask] + self.fit[1]
+        return float(np.abs(self.claim[mask] - predicted).mean())
+
+    def is_picture(self, box: Box) -> bool:
+        if self.fit is None:
+            return False
+        mask = np.zeros_like(self.valid)
+        mask[int(box.y) : int(box.y + box.h), int(box.x) : int(box.x + box.w)] = True
+        mask &= self.valid
+        if mask.sum() < max(20, 0.5 * box.w * box.h):
+            return False  # mostly outside the source frame: added
+        return self._residual(mask) <= BAND_RESIDUAL_FACTOR * self.core_residual + BAND_RESIDUAL_SLACK
+
+
+def picture_box(
+    verification: Verification,
+    trim: Trim,
+    width: int,
+    height: int,
+    claim: RGBArray | None = None,
+    source: RGBArray | None = None,
+) -> tuple[Box, list[AddedRegion]]:
+    """The claim minus the trimmed bands that are not source picture; those bands are reported as added.
+
+    A band is added when it holds (almost) no inliers and, if the source pixels are
+    given, its pixels do not agree with the source warped onto the claim.
+    """
     inliers = verification.claim_inliers_xy
     allowed = max(2, int(BAND_MAX_INLIER_SHARE * len(inliers)))
     top, bottom, left, right = 0.0, float(height), 0.0, float(width)
@@ -93,8 +155,12 @@ def picture_box(verification: Verification, trim: Trim, width: int, height: int)
         ("left", trim.left, inliers[:, 0] < trim.left),
         ("right", trim.right, inliers[:, 0] >= width - trim.right),
     )
+    core = Box(trim.left, trim.top, width - trim.left - trim.right, height - trim.top - trim.bottom)
+    judge = _BandJudge(claim, source, verification.transform, core) if claim is not None and source is not None else None
     for side, size, inside in bands:
         if size <= 0 or int(inside.sum()) > allowed:
+            continue
+        if judge is not None and judge.is_picture(_band_box(side, size, width, height)):
             continue
         label = f"caption_{side}" if f"caption_{side}" in caption_labels else "border"
         if side == "top":
@@ -113,8 +179,23 @@ def picture_box(verification: Verification, trim: Trim, width: int, height: int)
     return Box(left, top, right - left, bottom - top), added
 
 
+def _band_box(side: str, size: int, width: int, height: int) -> Box:
+    if side == "top":
+        return Box(0, 0, width, size)
+    if side == "bottom":
+        return Box(0, height - size, width, size)
+    if side == "left":
+        return Box(0, 0, size, height)
+    return Box(width - size, 0, size, height)
+
+
 def geometry(
-    verification: Verification, trim: Trim, claim_size: tuple[int, int], frame_size: tuple[int, int]
+    verification: Verification,
+    trim: Trim,
+    claim_size: tuple[int, int],
+    frame_size: tuple[int, int],
+    claim: RGBArray | None = None,
+    source: RGBArray | None = None,
 ) -> Geometry:
     """Crop box in the frame, and the claim's added bands, from a verified transform.
 
@@ -123,10 +204,12 @@ def geometry(
         trim: bands :func:`provcheck.normalize.find_trim` found on the claim.
         claim_size: (width, height) of the claim as verified.
         frame_size: (width, height) of the source frame.
+        claim: the claim's pixels, to check trimmed bands against the source.
+        source: the source frame's pixels (when available).
     """
     width, height = claim_size
     frame_w, frame_h = frame_size
-    picture, added = picture_box(verification, trim, width, height)
+    picture, added = picture_box(verification, trim, width, height, claim, source)
     corners = np.array(
         [[picture.x, picture.y], [picture.x + picture.w, picture.y],
          [picture.x, picture.y + picture.h], [picture.x + picture.w, picture.y + picture.h]],

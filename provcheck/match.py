@@ -400,6 +400,9 @@ class MatchEngine:
                     geometry = derive.geometry(verification, trim, (view.shape[1], view.shape[0]), frame_size)
         elif source.kind == "image":
             source_pixels = _load_source_pixels(source)
+        if source_pixels is not None:
+            geometry = derive.geometry(verification, trim, (view.shape[1], view.shape[0]), frame_size, view,
+                                       source_pixels)
         tone = None
         if source_pixels is not None:
             measured = derive.tone(view, source_pixels, verification, geometry.picture_px)

@@ -61,12 +61,11 @@ def putative_matches(claim: LocalFeatures, frame: LocalFeatures) -> tuple[NDArra
     if len(claim) < 2 or len(frame) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     similarity = rootsift(claim.descriptors) @ rootsift(frame.descriptors).T
-    top2 = np.argpartition(-similarity, 1, axis=1)[:, :2]
-    first_sim = np.take_along_axis(similarity, top2, axis=1)
-    swap = first_sim[:, 1] > first_sim[:, 0]
-    best = np.where(swap, top2[:, 1], top2[:, 0])
-    best_sim = np.maximum(first_sim[:, 0], first_sim[:, 1])
-    second_sim = np.minimum(first_sim[:, 0], first_sim[:, 1])
+    rows = np.arange(similarity.shape[0])
+    best = np.argmax(similarity, axis=1)
+    best_sim = similarity[rows, best].copy()
+    similarity[rows, best] = -np.inf
+    second_sim = similarity.max(axis=1)
     # Hellinger distance between RootSIFT vectors: sqrt(2 - 2 * similarity)
     best_dist = np.sqrt(np.maximum(0.0, 2 - 2 * best_sim))
     second_dist = np.sqrt(np.maximum(0.0, 2 - 2 * second_sim))

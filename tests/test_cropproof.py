@@ -1,0 +1,166 @@
+"""Crop-proof matching: derivations with known answers, exact frames, overlays that must not match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+
+from provcheck import Index, Verdict, synth
+from provcheck.features import OverlayDetector, extract
+from provcheck.search import DescriptorIndex, brute_force_neighbours
+
+PHOTO_SIZE = (960, 600)  # width, height of the generated still
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, NDArray[np.uint8]]:
+    folder = tmp_path_factory.mktemp("photo")
+    pixels = synth.press_photo(np.random.default_rng(31), PHOTO_SIZE[0], PHOTO_SIZE[1])
+    path = folder / "press.png"
+    Image.fromarray(pixels).save(path)
+    return path, pixels
+
+
+@pytest.fixture(scope="module")
+def photo_index(tmp_path_factory: pytest.TempPathFactory, photo: tuple[Path, NDArray[np.uint8]]) -> Index:
+    index = Index(tmp_path_factory.mktemp("photo-index") / "index.sqlite")
+    index.add(photo[0], title="Press photo", published="2016-06-30")
+    other = synth.terrain_texture(np.random.default_rng(77), 600, 960, "color")
+    other_path = photo[0].parent / "other.png"
+    Image.fromarray(other).save(other_path)
+    index.add(other_path, title="Other still", published="2015-01-01")
+    return index
+
+
+def crop_px(pixels: NDArray[np.uint8], box: tuple[int, int, int, int]) -> NDArray[np.uint8]:
+    x, y, w, h = box
+    return np.ascontiguousarray(pixels[y : y + h, x : x + w])
+
+
+@pytest.mark.parametrize("box", [(300, 150, 336, 210), (40, 320, 250, 190), (500, 60, 420, 500)])
+def test_crop_box_is_reported_within_a_few_pixels(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index,
+                                                  box: tuple[int, int, int, int]) -> None:
+    claim = crop_px(photo[1], box)
+    best = photo_index.match(claim)[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Press photo"
+    found = best.derivation.crop_px
+    assert found is not None and best.derivation.method == "features"
+    assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 4
+    assert best.derivation.crop is not None
+    assert best.derivation.crop.x == pytest.approx(box[0] / PHOTO_SIZE[0], abs=0.01)
+    assert best.derivation.frame_share == pytest.approx(box[2] * box[3] / (PHOTO_SIZE[0] * PHOTO_SIZE[1]), abs=0.02)
+    assert best.derivation.mirrored is False
+
+
+def test_tenth_of_the_frame_crop_with_caption_and_recompression(photo: tuple[Path, NDArray[np.uint8]],
+                                                                photo_index: Index) -> None:
+    box = (600, 380, 300, 190)  # 9.9 % of the area
+    claim = synth.jpeg(synth.add_caption_bar(synth.downscale(crop_px(photo[1], box), 480), "CONVOY"), 60)
+    best = photo_index.match(np.asarray(claim))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Press photo"
+    found = best.derivation.crop_px
+    assert found is not None
+    assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 6
+    assert [(band.kind, band.side) for band in best.derivation.added] == [("caption_bar", "bottom")]
+    caption = best.derivation.added[0].box
+    assert caption.y + caption.h == pytest.approx(1.0, abs=0.01) and 0.08 <= caption.h <= 0.16
+
+
+def test_mirrored_crop_says_mirrored(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index) -> None:
+    box = (200, 100, 400, 300)
+    claim = np.ascontiguousarray(crop_px(photo[1], box)[:, ::-1])
+    best = photo_index.match(claim)[0]
+    assert best.verdict is Verdict.MATCH and best.derivation.mirrored is True
+    found = best.derivation.crop_px
+    assert found is not None
+    assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 4
+
+
+@pytest.mark.parametrize("degrees", [-4.0, 3.0])
+def test_rotation_is_measured(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index, degrees: float) -> None:
+    claim = np.asarray(synth.rotate(crop_px(photo[1], (150, 100, 600, 400)), degrees))
+    best = photo_index.match(claim)[0]
+    assert best.verdict is Verdict.MATCH
+    assert best.derivation.rotation_deg == pytest.approx(degrees, abs=0.3)
+
+
+def test_grayscale_is_reported(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index) -> None:
+    best = photo_index.match(np.asarray(synth.grayscale(crop_px(photo[1], (100, 100, 500, 400)))))[0]
+    assert best.derivation.tone is not None and best.derivation.tone.grayscale is True
+
+
+def test_same_imagery_in_two_sources_oldest_first(tmp_path: Path, photo: tuple[Path, NDArray[np.uint8]]) -> None:
+    index = Index(tmp_path / "index.sqlite")
+    repost = tmp_path / "repost.jpg"
+    synth.jpeg(synth.downscale(photo[1], 800), 80).save(repost)
+    index.add(repost, title="Repost", published="2017-11-14")
+    index.add(photo[0], title="Original", published="2016-06-30")
+    matches = index.match(crop_px(photo[1], (300, 200, 400, 300)))
+    assert [m.source.title for m in matches] == ["Original", "Repost"]
+    assert [m.verdict for m in matches] == [Verdict.MATCH, Verdict.MATCH]
+    assert matches[0].earliest and not matches[1].earliest
+
+
+@pytest.fixture(scope="module")
+def hud_videos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("hud")
+    indexed, other = folder / "indexed.mp4", folder / "other.mp4"
+    for path, seed in ((indexed, 101), (other, 202)):
+        synth.render_video(path, seed, style="thermal", size=(480, 272), duration_s=4.0, hud="gunship")
+    return indexed, other
+
+
+@pytest.fixture(scope="module")
+def hud_index(tmp_path_factory: pytest.TempPathFactory, hud_videos: tuple[Path, Path]) -> Index:
+    index = Index(tmp_path_factory.mktemp("hud-index") / "index.sqlite")
+    index.add(hud_videos[0], title="Gunship video", published="2016-06-30")
+    return index
+
+
+@pytest.mark.parametrize("time_s", [0.5, 1.7, 3.2])
+def test_same_hud_over_other_terrain_never_matches(hud_videos: tuple[Path, Path], hud_index: Index,
+                                                   time_s: float) -> None:
+    frame, _ = synth.extract_frame(hud_videos[1], time_s)
+    assert [m for m in hud_index.match(np.asarray(frame)) if m.verdict is Verdict.MATCH] == []
+
+
+@pytest.mark.parametrize("time_s", [0.68, 2.36])
+def test_heavy_crop_of_a_hud_video_gets_its_exact_frame(hud_videos: tuple[Path, Path], hud_index: Index,
+                                                        time_s: float) -> None:
+    frame, true_time = synth.extract_frame(hud_videos[0], time_s)
+    claim = synth.jpeg(synth.add_caption_bar(synth.crop(frame, (0.1, 0.15, 0.55, 0.6)), "STRIKE"), 70)
+    best = hud_index.match(np.asarray(claim))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Gunship video"
+    assert best.timestamp_s == pytest.approx(true_time, abs=0.041)  # within one frame at 25 fps
+    assert best.window_s is not None and best.window_s[0] <= best.timestamp_s <= best.window_s[1]
+
+
+def test_overlay_keypoints_are_flagged_on_a_hud_video(hud_videos: tuple[Path, Path]) -> None:
+    from provcheck.media import sample_video
+
+    detector = OverlayDetector()
+    frames = list(sample_video(hud_videos[0]))
+    for frame in frames:
+        detector.update(frame.pixels)
+    mask = detector.mask()
+    assert mask is not None and 0.005 < mask.mean() < 0.3
+    flags = detector.flags(extract(frames[0].pixels))
+    assert 0 < flags.sum() < len(flags)
+
+
+def test_faiss_neighbours_equal_brute_force() -> None:
+    rng = np.random.default_rng(5)
+    stored = rng.integers(0, 120, (3000, 128), dtype=np.uint8)
+    query = np.concatenate([stored[rng.choice(3000, 40)], rng.integers(0, 120, (40, 128), dtype=np.uint8)])
+    owners = rng.integers(0, 30, 3000).astype(np.int64)
+    index = DescriptorIndex(stored, owners, 30)
+    from provcheck.features import rootsift
+
+    fast_sim, fast_rows = index.neighbours(rootsift(query), 8)
+    slow_sim, slow_rows = brute_force_neighbours(stored, query, 8)
+    assert np.array_equal(fast_rows, slow_rows)
+    assert np.allclose(fast_sim, slow_sim, atol=1e-5)
