@@ -343,6 +343,14 @@ def match_command(
     """
     results: list[ClaimResult] = []
     with _index(index_path) as store:
+        stats = store.info()
+        if stats.frames_with_features < stats.frames and not quiet:
+            click.echo(
+                f"provcheck: warning: {stats.frames - stats.frames_with_features} of {stats.frames} indexed frames "
+                "have no local features (indexed by provcheck 0.1); crops of them will not be found until their "
+                "sources are re-added with --replace",
+                err=True,
+            )
         for image in images:
             result = store.check(image, top=top)
             if result.error is not None:

@@ -114,6 +114,7 @@ class IndexStats:
     videos: int
     images: int
     frames: int
+    frames_with_features: int
     size_bytes: int
     hashers: dict[str, dict[str, int]]
     created_at: str
@@ -479,6 +480,7 @@ class SQLiteStore:
             (),
         )
         frames = self._query_one("SELECT count(*) FROM frames", ())
+        featured = self._query_one("SELECT count(*) FROM features", ())
         meta = self._meta()
         if counts is None or frames is None:
             raise IndexStoreError(f"{self.path}: cannot read the index (no row counts)")
@@ -492,6 +494,7 @@ class SQLiteStore:
             videos=int(counts["v"]),
             images=int(counts["i"]),
             frames=int(frames[0]),
+            frames_with_features=int(featured[0]) if featured is not None else 0,
             size_bytes=size,
             hashers=json.loads(meta.get("hashers", "{}")),
             created_at=meta.get("created_at", ""),

@@ -23,11 +23,11 @@ _TRIM_WORDS = {
 
 
 def format_timestamp(seconds: float) -> str:
-    """``HH:MM:SS.s`` as video players show it, e.g. ``00:00:41.5``."""
-    tenths = int(round(seconds * 10))
-    hours, rest = divmod(tenths, 36000)
-    minutes, rest = divmod(rest, 600)
-    return f"{hours:02d}:{minutes:02d}:{rest / 10:04.1f}"
+    """``HH:MM:SS.ss`` as video players show it, to the frame, e.g. ``00:00:41.52``."""
+    hundredths = int(round(seconds * 100))
+    hours, rest = divmod(hundredths, 360000)
+    minutes, rest = divmod(rest, 6000)
+    return f"{hours:02d}:{minutes:02d}:{rest / 100:05.2f}"
 
 
 def source_json(source: SourceRecord, full: bool = False) -> dict[str, Any]:
@@ -143,8 +143,12 @@ def describe_derivation(derivation: Derivation) -> str:
         direction = "counter-clockwise" if derivation.rotation_deg > 0 else "clockwise"
         parts.append(f"rotated {abs(derivation.rotation_deg):.1f}° {direction}")
     if derivation.method == "features":
+        sides_of: dict[str, list[str]] = {}
         for band in derivation.added:
-            parts.append(f"{_KINDS.get(band.kind, band.kind)} added {_SIDES.get(band.side, band.side)}")
+            sides_of.setdefault(band.kind, []).append(band.side)
+        for kind, sides in sides_of.items():
+            where = "on all sides" if len(set(sides)) == 4 else " and ".join(_SIDES.get(side, side) for side in sides)
+            parts.append(f"{_KINDS.get(kind, kind)} added {where}")
     else:
         parts.extend(_TRIM_WORDS.get(label, f"{label} trimmed") for label in derivation.trimmed)
     tone = derivation.tone
@@ -222,6 +226,7 @@ def stats_json(stats: IndexStats) -> str:
             "videos": stats.videos,
             "images": stats.images,
             "frames": stats.frames,
+            "frames_with_features": stats.frames_with_features,
             "size_bytes": stats.size_bytes,
             "hashers": stats.hashers,
             "created_at": stats.created_at,
@@ -237,7 +242,7 @@ def stats_text(stats: IndexStats) -> str:
             f"index:    {stats.location}",
             f"schema:   {stats.schema_version}",
             f"sources:  {stats.sources} ({stats.videos} videos, {stats.images} images)",
-            f"frames:   {stats.frames}",
+            f"frames:   {stats.frames} ({stats.frames_with_features} with local features)",
             f"size:     {stats.size_bytes / 1e6:.2f} MB",
             f"hashers:  {hashers}",
             f"created:  {stats.created_at}",

@@ -66,7 +66,7 @@ def test_add_then_match_text(index_path: Path, pan_clip: Path, claim: Path, unre
     code, out, err = run("match", claim, unrelated, "--index", index_path)
     assert code == 0, err
     assert f"{claim}: MATCH" in out and "Strike video" in out and "https://v.example/1" in out
-    assert "published 2016-06-30" in out and "at 00:00:02.0" in out
+    assert "published 2016-06-30" in out and "at 00:00:02.00 (frame 50)" in out
     assert f"{unrelated}: NONE" in out
     assert err == ""
 
