@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from .media import RGBArray
 from .normalize import Trim
-from .verify import Verification, invert, map_points
+from .verify import Verification, invert, map_points, warp_to_claim
 
 #: A crop box covering at least this share of the frame's width and height is the whole frame.
 WHOLE_FRAME_SHARE = 0.97
@@ -90,9 +90,8 @@ def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, h
 ]:
     """The source's grey pixels as seen in claim coordinates, and where they exist."""
     grey = cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    warped = cv2.warpAffine(grey, transform, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
-    return np.asarray(warped, dtype=np.float32), np.asarray(warped >= 0)
+    warped = np.asarray(warp_to_claim(grey, transform, (width, height), -1.0), dtype=np.float32)
+    return warped, np.asarray(warped >= 0)
 
 
 class _BandJudge:
@@ -253,14 +252,9 @@ def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture:
         or None when too little of the picture overlaps the source.
     """
     height, width = claim.shape[:2]
-    warped = cv2.warpAffine(
-        np.ascontiguousarray(source), verification.transform, (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
-    )
-    valid = cv2.warpAffine(
-        np.full(source.shape[:2], 255, np.uint8), verification.transform, (width, height),
-        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    ) > 0
+    warped = warp_to_claim(np.ascontiguousarray(source), verification.transform, (width, height), 0.0)
+    valid = warp_to_claim(np.full(source.shape[:2], 255, np.uint8), verification.transform, (width, height), 0.0,
+                          cv2.INTER_NEAREST) > 0
     region = np.zeros((height, width), dtype=bool)
     x0, y0 = int(max(0, picture.x)), int(max(0, picture.y))
     region[y0 : int(picture.y + picture.h), x0 : int(picture.x + picture.w)] = True

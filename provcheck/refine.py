@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .media import RGBArray
+from .verify import warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame.
 SPAN_MARGIN_S = 0.6
@@ -90,7 +91,7 @@ class _ClaimView:
         grey = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
         # claim pixel = small pixel / factor + (x, y)
         self.to_claim = np.array([[1 / self.factor, 0, x], [0, 1 / self.factor, y], [0, 0, 1]], dtype=np.float64)
-        region = cv2.warpAffine(grey, self.to_claim[:2], self.size, flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP)
+        region = warp_to_claim(grey, self.to_claim, self.size, 0.0, cv2.INTER_AREA)
         self.grey = np.asarray(region, dtype=np.float32)
 
     def error(self, frame_grey: NDArray[np.float32], transform: NDArray[np.float64]) -> float:
@@ -100,9 +101,7 @@ class _ClaimView:
         a still scene every frame aligns equally well where it overlaps the claim, and
         only coverage tells the frame the claim was grabbed from.
         """
-        to_frame = np.vstack([transform, [0, 0, 1]]) @ self.to_claim
-        warped = cv2.warpAffine(frame_grey, to_frame[:2], self.size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+        warped = warp_to_claim(frame_grey, transform @ self.to_claim, self.size, -1.0)
         valid = warped >= 0
         covered = float(valid.mean())
         if covered < 0.5:

@@ -2,7 +2,9 @@
 
 Claim descriptors are matched to the frame's (Lowe's ratio test, one claim keypoint
 per frame keypoint), then RANSAC fits a similarity transform (rotation, uniform
-scale, translation) from claim pixels to frame pixels. Acceptance is judged on the
+scale, translation) from claim pixels to frame pixels; when that explains the
+matches poorly (a photo taken of a screen, a perspective screenshot) a homography
+is tried and kept only if it explains clearly more. Transforms are 3x3 matrices. Acceptance is judged on the
 claim's side and on absolute evidence: the number of inliers agreeing on one
 transform and how much of the claim they span, never on the share of the source
 frame covered, so a crop to a tenth of the frame is not rejected for being small.
@@ -32,6 +34,14 @@ MIN_SCALE = 0.05
 MAX_SCALE = 20.0
 #: Fewer putative matches than this are not worth a RANSAC run.
 MIN_PUTATIVE = 6
+#: A homography is tried when the similarity fit has fewer inliers than this ...
+HOMOGRAPHY_TRY_BELOW = 60
+#: ... and kept when it has this many times the similarity's inliers, plus this many
+#: (its four extra degrees of freedom fit chance matches more easily).
+HOMOGRAPHY_GAIN = 1.3
+HOMOGRAPHY_EXTRA_INLIERS = 6
+#: Perspective terms above this (per claim pixel) are not a photo of a flat screen.
+MAX_PERSPECTIVE = 0.003
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,12 @@ class Verification:
     residual_px: float
     claim_inliers_xy: NDArray[np.float32]
 
+    projective: bool = False
+
     @property
     def scale(self) -> float:
-        """Frame pixels per claim pixel."""
-        return float(math.hypot(self.transform[0, 0], self.transform[1, 0]))
+        """Frame pixels per claim pixel (at the claim's origin for a homography)."""
+        return float(math.hypot(self.transform[0, 0], self.transform[1, 0]) / self.transform[2, 2])
 
     @property
     def rotation_deg(self) -> float:
@@ -95,29 +107,70 @@ def verify(claim: LocalFeatures, frame: LocalFeatures) -> Verification | None:
         source, target, method=cv2.RANSAC, ransacReprojThreshold=threshold,
         maxIters=RANSAC_MAX_ITERS, confidence=RANSAC_CONFIDENCE, refineIters=10,
     )
-    if transform is None or mask is None:
+    found: tuple[NDArray[np.float64], NDArray[np.bool_], bool] | None = None
+    if transform is not None and mask is not None:
+        matrix = np.vstack([np.asarray(transform, dtype=np.float64), [0.0, 0.0, 1.0]])
+        found = (matrix, mask.ravel().astype(bool), False)
+    similarity_inliers = 0 if found is None else int(found[1].sum())
+    if similarity_inliers < HOMOGRAPHY_TRY_BELOW and claim_idx.size >= 2 * MIN_PUTATIVE:
+        homography, hmask = cv2.findHomography(source, target, cv2.RANSAC, threshold, maxIters=RANSAC_MAX_ITERS,
+                                               confidence=RANSAC_CONFIDENCE)
+        if homography is not None and hmask is not None and _plausible_homography(np.asarray(homography, np.float64), claim):
+            homography_inliers = int(hmask.sum())
+            if homography_inliers >= HOMOGRAPHY_GAIN * similarity_inliers + HOMOGRAPHY_EXTRA_INLIERS:
+                found = (np.asarray(homography, dtype=np.float64), hmask.ravel().astype(bool), True)
+    if found is None:
         return None
-    inlier_mask = mask.ravel().astype(bool)
+    matrix, inlier_mask, projective = found
     inliers = int(inlier_mask.sum())
-    matrix = np.asarray(transform, dtype=np.float64)
-    scale = math.hypot(matrix[0, 0], matrix[1, 0])
+    scale = math.hypot(matrix[0, 0], matrix[1, 0]) / matrix[2, 2]
     if inliers < 3 or not MIN_SCALE <= scale <= MAX_SCALE:
         return None
     points = source[inlier_mask]
     hull = cv2.convexHull(points.reshape(-1, 1, 2))
     hull_share = float(cv2.contourArea(hull)) / max(1.0, float(claim.width * claim.height))
-    projected = points @ matrix[:, :2].T + matrix[:, 2]
+    projected = map_points(matrix, points.astype(np.float64))
     residual = float(np.median(np.linalg.norm(projected - target[inlier_mask], axis=1)))
-    return Verification(inliers, int(claim_idx.size), matrix, hull_share, residual, points)
+    return Verification(inliers, int(claim_idx.size), matrix, hull_share, residual, points, projective)
+
+
+def _plausible_homography(matrix: NDArray[np.float64], claim: LocalFeatures) -> bool:
+    """Orientation-preserving, mild perspective, and the claim maps to a convex quadrilateral."""
+    if abs(matrix[2, 2]) < 1e-9:
+        return False
+    normalised = matrix / matrix[2, 2]
+    if np.linalg.det(normalised[:2, :2]) <= 0:
+        return False
+    if max(abs(normalised[2, 0]), abs(normalised[2, 1])) > MAX_PERSPECTIVE:
+        return False
+    corners = np.array([[0, 0], [claim.width, 0], [claim.width, claim.height], [0, claim.height]], np.float64)
+    quad = map_points(normalised, corners).astype(np.float32)
+    return bool(cv2.isContourConvex(quad.reshape(-1, 1, 2)))
 
 
 def map_points(transform: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Apply a 2x3 affine transform to (n, 2) points."""
-    mapped: NDArray[np.float64] = points @ transform[:, :2].T + transform[:, 2]
+    """Apply a 3x3 projective transform to (n, 2) points."""
+    homogeneous = np.hstack([points, np.ones((points.shape[0], 1))]) @ transform.T
+    mapped: NDArray[np.float64] = homogeneous[:, :2] / homogeneous[:, 2:3]
     return mapped
 
 
 def invert(transform: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Inverse of a 2x3 affine transform."""
-    inverse: NDArray[np.float64] = cv2.invertAffineTransform(transform).astype(np.float64)
+    """Inverse of a 3x3 transform."""
+    inverse: NDArray[np.float64] = np.asarray(np.linalg.inv(transform), dtype=np.float64)
     return inverse
+
+
+WarpImage = NDArray[np.uint8] | NDArray[np.float32]
+
+
+def warp_to_claim(
+    image: WarpImage, transform: NDArray[np.float64], size: tuple[int, int], border: float,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> NDArray[np.float32]:
+    """An image of the frame seen in claim coordinates (``transform`` maps claim to frame), as float32."""
+    warped: NDArray[np.float32] = cv2.warpPerspective(
+        image, transform, size, flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    ).astype(np.float32)
+    return warped

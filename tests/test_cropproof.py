@@ -164,3 +164,31 @@ def test_faiss_neighbours_equal_brute_force() -> None:
     slow_sim, slow_rows = brute_force_neighbours(stored, query, 8)
     assert np.array_equal(fast_rows, slow_rows)
     assert np.allclose(fast_sim, slow_sim, atol=1e-5)
+
+
+def screen_photo(pixels: NDArray[np.uint8], seed: int = 3) -> NDArray[np.uint8]:
+    """A photo taken of a screen showing the picture: perspective, bezel, blur, glare and noise."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    height, width = pixels.shape[:2]
+    out_w, out_h = int(width * 1.3), int(height * 1.35)
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    placed = np.float32([[0.12 * out_w, 0.10 * out_h], [0.90 * out_w, 0.16 * out_h],
+                         [0.86 * out_w, 0.84 * out_h], [0.10 * out_w, 0.90 * out_h]])
+    matrix = cv2.getPerspectiveTransform(corners, placed)
+    canvas = cv2.warpPerspective(pixels, matrix, (out_w, out_h), borderValue=(20, 20, 24)).astype(np.float32)
+    canvas = cv2.GaussianBlur(canvas, (0, 0), 0.8)
+    yy, xx = np.mgrid[0:out_h, 0:out_w]
+    canvas += 25 * np.exp(-(((xx - 0.7 * out_w) / (0.3 * out_w)) ** 2 + ((yy - 0.3 * out_h) / (0.3 * out_h)) ** 2))[..., None]
+    canvas += rng.normal(0, 3, canvas.shape)
+    return np.clip(canvas, 0, 255).astype(np.uint8)
+
+
+def test_photo_of_a_screen_matches(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index) -> None:
+    box = (250, 120, 480, 320)
+    best = photo_index.match(screen_photo(crop_px(photo[1], box)))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Press photo"
+    found = best.derivation.crop_px
+    assert found is not None
+    assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 40
