@@ -27,6 +27,8 @@ BAND_MAX_INLIER_SHARE = 0.02
 #: most this multiple of the picture's own residual plus this many grey levels.
 BAND_RESIDUAL_FACTOR = 2.0
 BAND_RESIDUAL_SLACK = 6.0
+#: Step, as a share of the claim's size, by which the picture region grows.
+GROW_STEP_SHARE = 0.005
 #: Bands thinner than this share of the claim are not reported.
 MIN_BAND_SHARE = 0.02
 #: Mean channel spread (max - min, grey levels) under which a picture is grayscale,
@@ -53,7 +55,7 @@ class Box:
 class AddedRegion:
     """A band of the claim that the source does not explain."""
 
-    kind: str  # "caption_bar", "border" or "padding"
+    kind: str  # "caption_bar", "border", "padding" or "unexplained" (another picture, an overlay)
     side: str  # "top", "bottom", "left" or "right"
     box: Box  # in claim pixels
 
@@ -94,40 +96,77 @@ def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, h
     return warped, np.asarray(warped >= 0)
 
 
-class _BandJudge:
-    """Tells a band that is source picture (smooth sky, fog: few keypoints) from an added one.
+class _Agreement:
+    """Where the claim agrees with the source warped onto it: a per-pixel residual map.
 
-    The claim's grey levels are fitted as a linear function of the warped source's over
-    the picture; a band whose residual is no worse than the picture's own is picture.
+    The claim's grey levels are fitted as a linear function of the warped source's
+    around the inliers (so tone changes do not count as disagreement); a region agrees
+    when its mean residual is no worse than a small multiple of the fitted region's.
+    This tells featureless picture (sky, fog) from an added band, and finds where a
+    picture inset in a collage ends.
     """
 
-    def __init__(self, claim: RGBArray, source: RGBArray, transform: NDArray[np.float64], core: Box) -> None:
+    def __init__(self, claim: RGBArray, source: RGBArray, transform: NDArray[np.float64], reference: Box) -> None:
         height, width = claim.shape[:2]
-        self.claim = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        self.source, self.valid = _warp_source(source, transform, width, height)
-        core_mask = np.zeros((height, width), dtype=bool)
-        core_mask[int(core.y) : int(core.y + core.h), int(core.x) : int(core.x + core.w)] = True
-        core_mask &= self.valid
-        self.fit: tuple[float, float] | None = None
-        if core_mask.sum() >= 100:
-            slope, offset = np.polyfit(self.source[core_mask], self.claim[core_mask], 1)
-            self.fit = (float(slope), float(offset))
-            self.core_residual = self._residual(core_mask)
-
-    def _residual(self, mask: NDArray[np.bool_]) -> float:
-        assert self.fit is not None
-        predicted = self.fit[0] * self.source[mask] + self.fit[1]
-        return float(np.abs(self.claim[mask] - predicted).mean())
-
-    def is_picture(self, box: Box) -> bool:
-        if self.fit is None:
-            return False
-        mask = np.zeros_like(self.valid)
-        mask[int(box.y) : int(box.y + box.h), int(box.x) : int(box.x + box.w)] = True
+        grey = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        warped, self.valid = _warp_source(source, transform, width, height)
+        mask = np.zeros((height, width), dtype=bool)
+        mask[int(reference.y) : int(reference.y + reference.h), int(reference.x) : int(reference.x + reference.w)] = True
         mask &= self.valid
-        if mask.sum() < max(20, 0.5 * box.w * box.h):
-            return False  # mostly outside the source frame: added
-        return self._residual(mask) <= BAND_RESIDUAL_FACTOR * self.core_residual + BAND_RESIDUAL_SLACK
+        self.usable = int(mask.sum()) >= 100
+        self.residual = np.full((height, width), np.inf, dtype=np.float32)
+        self.limit = 0.0
+        if self.usable:
+            slope, offset = np.polyfit(warped[mask], grey[mask], 1)
+            self.residual = np.where(self.valid, np.abs(grey - (slope * warped + offset)), np.inf).astype(np.float32)
+            self.limit = BAND_RESIDUAL_FACTOR * float(self.residual[mask].mean()) + BAND_RESIDUAL_SLACK
+
+    def agrees(self, x0: int, y0: int, x1: int, y1: int) -> bool:
+        if not self.usable or x1 <= x0 or y1 <= y0:
+            return False
+        region = self.residual[y0:y1, x0:x1]
+        finite = np.isfinite(region)
+        if finite.mean() < 0.5:
+            return False
+        return float(region[finite].mean()) <= self.limit
+
+    def grow(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """Push each side of (x0, y0, x1, y1) outwards while the next strip still agrees."""
+        height, width = self.residual.shape
+        x0, y0, x1, y1 = box
+        step_x = max(1, round(width * GROW_STEP_SHARE))
+        step_y = max(1, round(height * GROW_STEP_SHARE))
+        while y0 > 0 and self.agrees(x0, max(0, y0 - step_y), x1, y0):
+            y0 = max(0, y0 - step_y)
+        while y1 < height and self.agrees(x0, y1, x1, min(height, y1 + step_y)):
+            y1 = min(height, y1 + step_y)
+        while x0 > 0 and self.agrees(max(0, x0 - step_x), y0, x0, y1):
+            x0 = max(0, x0 - step_x)
+        while x1 < width and self.agrees(x1, y0, min(width, x1 + step_x), y1):
+            x1 = min(width, x1 + step_x)
+        return x0, y0, x1, y1
+
+
+def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[AddedRegion]:
+    """The claim's parts around the picture, named from what the trimmer saw there."""
+    regions = []
+    sides = (
+        ("top", picture.y, Box(0, 0, width, picture.y), height),
+        ("bottom", height - picture.y - picture.h, Box(0, picture.y + picture.h, width, height - picture.y - picture.h),
+         height),
+        ("left", picture.x, Box(0, picture.y, picture.x, picture.h), width),
+        ("right", width - picture.x - picture.w, Box(picture.x + picture.w, picture.y, width - picture.x - picture.w,
+                                                     picture.h), width),
+    )
+    trimmed = {"top": trim.top, "bottom": trim.bottom, "left": trim.left, "right": trim.right}
+    for side, thickness, box, extent in sides:
+        if thickness < MIN_BAND_SHARE * extent:
+            continue
+        kind = "unexplained"
+        if trimmed[side] > 0 and abs(trimmed[side] - thickness) <= max(4.0, 0.3 * thickness):
+            kind = "caption_bar" if f"caption_{side}" in trim.labels else "border"
+        regions.append(AddedRegion(kind, side, box))
+    return regions
 
 
 def picture_box(
@@ -138,42 +177,43 @@ def picture_box(
     claim: RGBArray | None = None,
     source: RGBArray | None = None,
 ) -> tuple[Box, list[AddedRegion]]:
-    """The claim minus the trimmed bands that are not source picture; those bands are reported as added.
+    """The part of the claim that is source picture, and the regions around it that are not.
 
-    A band is added when it holds (almost) no inliers and, if the source pixels are
-    given, its pixels do not agree with the source warped onto the claim.
+    With the source pixels, the picture grows from the inliers' bounding box for as long
+    as the claim agrees with the source warped onto it. Without them, trimmed bands
+    (borders, caption bars) that hold (almost) no inliers are taken as added.
     """
     inliers = verification.claim_inliers_xy
+    if claim is not None and source is not None and len(inliers) >= 3:
+        x0, y0 = np.floor(inliers.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(inliers.max(axis=0)).astype(int) + 1
+        agreement = _Agreement(claim, source, verification.transform, Box(x0, y0, x1 - x0, y1 - y0))
+        if agreement.usable:
+            gx0, gy0, gx1, gy1 = agreement.grow((int(x0), int(y0), int(x1), int(y1)))
+            picture = Box(gx0, gy0, gx1 - gx0, gy1 - gy0)
+            return picture, _outside_regions(picture, trim, width, height)
     allowed = max(2, int(BAND_MAX_INLIER_SHARE * len(inliers)))
     top, bottom, left, right = 0.0, float(height), 0.0, float(width)
     added: list[AddedRegion] = []
-    caption_labels = [label for label in trim.labels if label.startswith("caption")]
     bands = (
         ("top", trim.top, inliers[:, 1] < trim.top),
         ("bottom", trim.bottom, inliers[:, 1] >= height - trim.bottom),
         ("left", trim.left, inliers[:, 0] < trim.left),
         ("right", trim.right, inliers[:, 0] >= width - trim.right),
     )
-    core = Box(trim.left, trim.top, width - trim.left - trim.right, height - trim.top - trim.bottom)
-    judge = _BandJudge(claim, source, verification.transform, core) if claim is not None and source is not None else None
     for side, size, inside in bands:
         if size <= 0 or int(inside.sum()) > allowed:
             continue
-        if judge is not None and judge.is_picture(_band_box(side, size, width, height)):
-            continue
-        label = f"caption_{side}" if f"caption_{side}" in caption_labels else "border"
+        label = f"caption_{side}" if f"caption_{side}" in trim.labels else "border"
+        box = _band_box(side, size, width, height)
         if side == "top":
             top = float(size)
-            box = Box(0, 0, width, size)
         elif side == "bottom":
             bottom = float(height - size)
-            box = Box(0, height - size, width, size)
         elif side == "left":
             left = float(size)
-            box = Box(0, 0, size, height)
         else:
             right = float(width - size)
-            box = Box(width - size, 0, size, height)
         added.append(AddedRegion(_band_kind(label), side, box))
     return Box(left, top, right - left, bottom - top), added
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from . import derive
 from .errors import MediaError
-from .features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, LocalFeatures, extract
+from .features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, QUERY_MIN_SIDE, LocalFeatures, extract
 from .hashing import HASHERS, hamming_distances
 from .index import HashTable, IndexStore, SourceRecord
 from .media import Frame, RGBArray, load_image
@@ -302,7 +302,7 @@ class MatchEngine:
             return _FeatureStage(found, claims, all_votes)
         for mirrored in (False, True):
             view = np.ascontiguousarray(pixels[:, ::-1]) if mirrored else pixels
-            claim = extract(view, max_side=QUERY_MAX_SIDE, wanted=QUERY_KEYPOINTS)
+            claim = extract(view, max_side=QUERY_MAX_SIDE, wanted=QUERY_KEYPOINTS, min_side=QUERY_MIN_SIDE)
             claims[mirrored] = claim
             if len(claim) < 4:
                 continue

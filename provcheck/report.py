@@ -119,7 +119,8 @@ def results_json(results: Sequence[ClaimResult], index_location: str) -> str:
 
 
 _SIDES = {"top": "at top", "bottom": "at bottom", "left": "on the left", "right": "on the right"}
-_KINDS = {"caption_bar": "caption bar", "border": "border", "padding": "padding"}
+_KINDS = {"caption_bar": "caption bar", "border": "border", "padding": "padding",
+          "unexplained": "content not from this source"}
 
 
 def describe_derivation(derivation: Derivation) -> str:

@@ -40,6 +40,7 @@ F64 = NDArray[np.float64]
 ImageLike = Image.Image | NDArray[np.uint8]
 Style = Literal["color", "thermal"]
 Hud = Literal["gunship", "pod"] | None
+Look = Literal["fog", "smoke", "blur", "sky"] | None
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 FULL_FRAME_SIZE: tuple[int, int] = (640, 352)
@@ -60,6 +61,8 @@ _REF_WIDTH = 640.0  # feature sizes are authored for this frame width
 _SUN_OFFSET = (4.0, 3.0)  # shadow offset (px at reference scale)
 _THERMAL_NOISE_BANK = 7
 _WHITE: tuple[float, float, float] = (255.0, 255.0, 255.0)
+#: Low-texture looks :func:`render_video` can give a clip (``look=``); see :class:`_LookLayer`.
+LOOKS: tuple[str, ...] = ("fog", "smoke", "blur", "sky")
 _FONT_LOCK = threading.Lock()
 
 
@@ -117,6 +120,7 @@ class VideoSpec:
     zoom: bool = False
     vehicles: int = 3
     explosions: int = 0
+    look: Look = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -536,6 +540,89 @@ def _glow(frame: U8, centre: F64, radius: float, color: tuple[float, float, floa
     frame[y0:y1, x0:x1] = np.clip(reg + (np.array(color, np.float32) - reg) * a, 0, 255).astype(np.uint8)
 
 
+class _LookLayer:
+    """Post-processing that takes texture away from a rendered frame (applied before noise and HUD).
+
+    ``fog``: a drifting, uneven veil over the whole frame (50-90 % opacity).
+    ``smoke``: dense drifting plumes hiding parts of the frame completely.
+    ``blur``: motion blur along the camera's pan direction.
+    ``sky``: the camera looks at the horizon: the top ~70 % is sky with soft clouds, the
+    rendered ground is squeezed into the band below.
+    """
+
+    def __init__(self, spec: VideoSpec, scale: float) -> None:
+        if spec.look not in LOOKS:
+            raise ValueError(f"unknown look {spec.look!r}")
+        self.look = spec.look
+        self.thermal = spec.style == "thermal"
+        w, h = spec.size
+        self.size = (w, h)
+        rng = _rng(spec.seed, 5)
+        speed = {"fog": (5.0, 12.0), "smoke": (18.0, 32.0), "sky": (4.0, 9.0), "blur": (0.0, 0.0)}[spec.look]
+        self.drift = np.array([rng.uniform(*speed) * (1 if rng.random() < 0.5 else -1),
+                               -rng.uniform(0.2, 0.5) * speed[1]]) * scale  # field pixels per second
+        pad_w = int(w + abs(self.drift[0]) * spec.duration_s) + 8
+        pad_h = int(h + abs(self.drift[1]) * spec.duration_s) + 8
+        cell = {"fog": 220, "smoke": 110, "sky": 170, "blur": 64}[spec.look]
+        self.field = _fractal_noise(rng, pad_h, pad_w, max(8, int(cell * scale)), 4 if spec.look != "fog" else 3)
+        self.horizon = rng.uniform(0.66, 0.76)
+        self.blur_px = rng.uniform(14.0, 22.0) * scale
+        self._kernels: dict[float, F32] = {}
+
+    def _window(self, t: float) -> F32:
+        w, h = self.size
+        fh, fw = self.field.shape
+        x0 = 4 if self.drift[0] >= 0 else fw - w - 4
+        y0 = 4 if self.drift[1] >= 0 else fh - h - 4
+        x = int(np.clip(round(x0 + self.drift[0] * t), 0, fw - w))
+        y = int(np.clip(round(y0 + self.drift[1] * t), 0, fh - h))
+        return self.field[y:y + h, x:x + w]
+
+    def _kernel(self, angle: float) -> F32:
+        key = round(angle, 3)
+        if key not in self._kernels:
+            n = max(3, int(self.blur_px) | 1)
+            k = np.zeros((n, n), np.float32)
+            c, d = (n - 1) / 2, (n - 1) / 2
+            dx, dy = math.cos(angle) * d, math.sin(angle) * d
+            cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1, cv2.LINE_AA)
+            self._kernels[key] = k / max(float(k.sum()), 1e-6)
+        return self._kernels[key]
+
+    def apply(self, frame: U8, t: float, velocity: F64) -> U8:
+        img = frame.astype(np.float32)
+        if self.look == "blur":
+            angle = math.atan2(float(velocity[1]), float(velocity[0])) if float(np.hypot(*velocity)) > 0 else 0.3
+            img = np.asarray(cv2.filter2D(img, -1, self._kernel(angle), borderType=cv2.BORDER_REFLECT), np.float32)
+        elif self.look == "fog":
+            d = (0.5 + 0.4 * self._window(t))[..., None]
+            veil = np.array((140.0,) * 3 if self.thermal else (204.0, 207.0, 212.0), np.float32)
+            img = np.asarray(cv2.GaussianBlur(img * (1 - d) + veil * d, (0, 0), 0.8), np.float32)
+        elif self.look == "smoke":
+            field = self._window(t)
+            d = np.clip((field - 0.3) * 2.4, 0.0, 0.96)[..., None]
+            base = 176.0 if self.thermal else 90.0
+            tone = (base + (field - 0.5) * 50.0)[..., None] * (np.ones(3, np.float32) if self.thermal
+                                                                 else np.array([1.0, 0.97, 0.93], np.float32))
+            img = img * (1 - d) + tone * d
+        else:  # sky
+            w, h = self.size
+            hz = int(h * self.horizon)
+            ground = cv2.resize(img, (w, h - hz), interpolation=cv2.INTER_AREA)
+            yy = np.linspace(0.0, 1.0, hz, dtype=np.float32)[:, None, None]
+            top, low = ((np.array([40.0] * 3), np.array([96.0] * 3)) if self.thermal else
+                        (np.array([86.0, 130.0, 196.0]), np.array([214.0, 220.0, 228.0])))
+            sky = np.broadcast_to(top + (low - top) * yy, (hz, w, 3)).astype(np.float32)
+            cloud = np.clip((self._window(t)[:hz] - 0.45) * 1.8, 0.0, 0.7)[..., None]
+            white = np.array([120.0] * 3 if self.thermal else [240.0, 240.0, 242.0], np.float32)
+            sky = sky * (1 - cloud) + white * cloud
+            haze = np.clip(1.0 - np.arange(h - hz, dtype=np.float32) / max(1.0, 0.35 * (h - hz)), 0, 1)
+            haze = (haze ** 2 * 0.7)[:, None, None]
+            ground = ground * (1 - haze) + low.astype(np.float32) * haze
+            img = np.concatenate([sky, ground], axis=0)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+
 class _VideoRenderer:
     """Pre-computes terrain, trajectories and overlays; renders frame ``i`` on demand."""
 
@@ -557,6 +644,7 @@ class _VideoRenderer:
         self.hud: tuple[U8, F32, F32] | None = None
         if float(hud_a.max()) > 0:
             self.hud = (np.round(hud_rgb).astype(np.uint8), 1.0 - hud_a, hud_a)
+        self.look = _LookLayer(spec, self.scale) if spec.look is not None else None
         self.noise: list[tuple[U8, U8]] = []  # (positive, negative) parts of sensor noise
         if spec.style == "thermal":
             nr = _rng(spec.seed, 99)
@@ -672,6 +760,8 @@ class _VideoRenderer:
                 _glow(out, smoke_c, grow, (74.0, 70.0, 66.0), smoke)
                 _glow(out, c, r * 1.3, (255.0, 140.0, 40.0), 1.2 * fire)
                 _glow(out, c, r * (0.4 + 0.5 * min(1, dt / 0.25)), (255.0, 244.0, 210.0), 1.5 * fire)
+        if self.look is not None:
+            out = self.look.apply(out, i / sp.fps, sc.velocity)
         if self.noise:
             pos, neg = self.noise[(i * 3) % len(self.noise)]
             out = np.asarray(cv2.subtract(cv2.add(out, pos), neg), np.uint8)
@@ -703,7 +793,7 @@ def render_video(path: Path, seed: int, style: Style = "color",
                  size: tuple[int, int] = FULL_FRAME_SIZE, fps: int = DEFAULT_FPS,
                  duration_s: float = 12.0, hud: Hud = None, disclaimer: str | None = None,
                  scenes: int = 1, pan: bool = True, zoom: bool = False, vehicles: int = 3,
-                 explosions: int = 0, title: str | None = None) -> list[float]:
+                 explosions: int = 0, title: str | None = None, look: Look = None) -> list[float]:
     """Render a synthetic aerial video and encode it as H.264 MP4.
 
     The camera pans slowly along a road over a procedural terrain (optionally
@@ -728,13 +818,17 @@ def render_video(path: Path, seed: int, style: Style = "color",
         vehicles: Vehicles per scene (a convoy on the main road).
         explosions: Number of strikes, spread over the scenes.
         title: Optional container ``title`` metadata.
+        look: ``None`` (clear view) or a low-texture look from :data:`LOOKS`:
+            ``"fog"`` (uneven drifting veil), ``"smoke"`` (dense drifting plumes),
+            ``"blur"`` (motion blur along the pan) or ``"sky"`` (mostly sky, the
+            ground squeezed into a band under the horizon).
 
     Returns:
         Times in seconds of the first frame of every scene after the first
         (empty for a single-scene clip).
     """
     spec = VideoSpec(seed, style, size, fps, duration_s, hud, disclaimer, scenes, pan, zoom,
-                     vehicles, explosions)
+                     vehicles, explosions, look)
     renderer = _VideoRenderer(spec)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -192,3 +192,19 @@ def test_photo_of_a_screen_matches(photo: tuple[Path, NDArray[np.uint8]], photo_
     found = best.derivation.crop_px
     assert found is not None
     assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 40
+
+
+def test_collage_reports_every_source(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index) -> None:
+    other = synth.terrain_texture(np.random.default_rng(77), 600, 960, "color")
+    left = crop_px(photo[1], (100, 100, 400, 300))
+    right = crop_px(other, (500, 200, 400, 300))
+    collage = np.full((340, 840, 3), 255, dtype=np.uint8)
+    collage[20:320, 10:410] = left
+    collage[20:320, 430:830] = right
+    matches = photo_index.match(collage)
+    assert {m.source.title for m in matches if m.verdict is Verdict.MATCH} == {"Press photo", "Other still"}
+    assert matches[0].source.title == "Other still"  # published 2015: the earliest known source leads
+    press = next(m for m in matches if m.source.title == "Press photo")
+    assert press.derivation.crop_px is not None
+    found = press.derivation.crop_px
+    assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array([100, 100, 400, 300])).max() <= 6
