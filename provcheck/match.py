@@ -95,6 +95,9 @@ MIN_HULL_SHARE = 0.03
 ANCHOR_VOTE_SHARE = 0.25
 #: ... and kept as anchors with at least this share of the best frame's inliers.
 ANCHOR_INLIER_SHARE = 0.5
+#: Claims and frames with at least this many keypoints are "textured": between two
+#: such, a hash match that fails geometric verification is downgraded to possible.
+TEXTURED_KEYPOINTS = 150
 #: Logistic slope of feature confidence in inliers: 0.5 at MATCH_INLIERS, ~0.96 at +20.
 CONFIDENCE_INLIER_SLOPE = 6.5
 
@@ -185,6 +188,7 @@ class _FeatureStage:
     verified: dict[int, _Verified]
     claims: dict[bool, LocalFeatures]
     votes: dict[bool, NDArray[np.float64]]
+    attempted: set[int]
 
 
 class MatchEngine:
@@ -298,8 +302,9 @@ class MatchEngine:
         found: dict[int, _Verified] = {}
         claims: dict[bool, LocalFeatures] = {}
         all_votes: dict[bool, NDArray[np.float64]] = {}
+        attempted: set[int] = set()
         if not self._features:
-            return _FeatureStage(found, claims, all_votes)
+            return _FeatureStage(found, claims, all_votes, set())
         for mirrored in (False, True):
             view = np.ascontiguousarray(pixels[:, ::-1]) if mirrored else pixels
             claim = extract(view, max_side=QUERY_MAX_SIDE, wanted=QUERY_KEYPOINTS, min_side=QUERY_MIN_SIDE)
@@ -309,13 +314,14 @@ class MatchEngine:
             votes = self._descriptors.votes(claim.descriptors)
             all_votes[mirrored] = votes
             for row in self._shortlist(votes, hashes):
+                attempted.add(row)
                 verification = verify(claim, self._features[row])
                 if verification is None:
                     continue
                 current = found.get(row)
                 if current is None or verification.inliers > current.verification.inliers:
                     found[row] = _Verified(row, mirrored, verification)
-        return _FeatureStage(found, claims, all_votes)
+        return _FeatureStage(found, claims, all_votes, attempted)
 
     def _candidate_sources(self, hashes: _HashStage, verified: dict[int, _Verified]) -> list[int]:
         table = self._tables["pdq"]
@@ -346,6 +352,8 @@ class MatchEngine:
         candidates = [v for row, v in features.verified.items() if int(table.source_ids[row]) == source_id]
         best_verified = max(candidates, key=lambda v: (v.verification.inliers, -v.row), default=None)
         geometric = feature_verdict(best_verified.verification if best_verified else None)
+        if hash_verdict is Verdict.MATCH and geometric is Verdict.NONE and self._geometry_refutes(hash_row, features):
+            hash_verdict = Verdict.POSSIBLE
         if geometric is Verdict.NONE and hash_verdict is Verdict.NONE:
             return None
         if best_verified is not None and geometric.rank >= hash_verdict.rank:
@@ -428,6 +436,18 @@ class MatchEngine:
                 hash_evidence=round(float(hashes.evidence[row]), 3),
             ),
         )
+
+    def _geometry_refutes(self, row: int, features: _FeatureStage) -> bool:
+        """True when a frame and the claim are both well textured yet did not verify.
+
+        A whole-frame copy of a textured frame always verifies geometrically; when it
+        does not, hash agreement alone (similar layouts: sky over sea, two night shots)
+        is not enough for a match.
+        """
+        if row not in features.attempted or row not in self._features:
+            return False
+        claim_keypoints = min((len(claim) for claim in features.claims.values()), default=0)
+        return claim_keypoints >= TEXTURED_KEYPOINTS and len(self._features[row]) >= TEXTURED_KEYPOINTS
 
     def _anchors(
         self, source_id: int, found: _Verified, claim: LocalFeatures, votes: NDArray[np.float64]
