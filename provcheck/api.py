@@ -23,7 +23,7 @@ from PIL import Image
 from .errors import DuplicateSourceError, MediaError, ProvcheckError
 from .features import OverlayDetector, extract
 from .hashing import HASHERS
-from .index import FrameRecord, IndexStats, IndexStore, NewSource, SourceRecord, SQLiteStore
+from .index import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 from .match import MatchEngine
 from .media import (
     DEFAULT_SAMPLE_FPS,
@@ -234,6 +234,10 @@ class Index:
         record = self._open().remove_source(source_id)
         self._engine = None
         return record
+
+    def verify_integrity(self) -> IntegrityReport:
+        """Check the index file: schema, row counts, every fingerprint owned by a source."""
+        return self._open().check()
 
     def info(self) -> IndexStats:
         """Counts and metadata of the index."""

@@ -284,6 +284,36 @@ def index_info(index_path: Path | None, as_json: bool, quiet: bool) -> None:
         click.echo(report.stats_json(stats) if as_json else report.stats_text(stats))
 
 
+@index.command("check", context_settings=CONTEXT_SETTINGS)
+@index_option
+@output_options
+@traceback_option
+def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+    """Verify the index: SQLite integrity, schema, row counts, every fingerprint owned by a source.
+
+    Exits 0 when the index is sound and 3 when a problem is found.
+
+    \b
+    Examples:
+      provcheck index check
+      provcheck index check --index newsroom.sqlite --json
+    """
+    with _index(index_path) as store:
+        report_ = store.verify_integrity()
+    if as_json:
+        click.echo(json.dumps({"schema": report.JSON_SCHEMA_VERSION, "index": report_.location, "ok": report_.ok,
+                               "sources": report_.sources, "frames": report_.frames, "features": report_.features,
+                               "problems": list(report_.problems)}, indent=2))
+    else:
+        status = "ok" if report_.ok else f"{len(report_.problems)} problem(s)"
+        click.echo(f"{report_.location}: {status} ({report_.sources} sources, {report_.frames} frames, "
+                   f"{report_.features} with features)")
+        for problem in report_.problems:
+            click.echo(f"  {problem}")
+    if not report_.ok:
+        sys.exit(ExitCode.INDEX_ERROR)
+
+
 @index.command("remove", context_settings=CONTEXT_SETTINGS)
 @click.argument("source_id", type=int)
 @index_option

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from .features import LocalFeatures, extractor_signature, pack, unpack
+from .features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, pack, unpack
 from .hashing import HASHERS, hasher_signature
 
 SCHEMA_VERSION = 2
@@ -105,6 +105,21 @@ class HashTable:
 
 
 @dataclass(frozen=True)
+class IntegrityReport:
+    """What ``index check`` found: counts, and problems (empty when the index is sound)."""
+
+    location: str
+    sources: int
+    frames: int
+    features: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
 class IndexStats:
     """Counts and metadata describing an index."""
 
@@ -138,6 +153,8 @@ class IndexStore(Protocol):
     def hash_table(self, hasher_name: str) -> HashTable: ...
 
     def feature_table(self) -> list[StoredFeatures]: ...
+
+    def check(self) -> IntegrityReport: ...
 
     def stats(self) -> IndexStats: ...
 
@@ -251,7 +268,7 @@ class SQLiteStore:
             raise IndexStoreError(f"{self.path}: cannot open the index ({exc})") from exc
         self._conn.row_factory = sqlite3.Row
         try:
-            self._prepare(new=not exists or self.path.stat().st_size == 0)
+            self._prepare(create=create)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise IndexStoreError(f"{self.path}: not a provcheck index or damaged ({exc})") from exc
@@ -259,14 +276,16 @@ class SQLiteStore:
             self._conn.close()
             raise
 
-    def _prepare(self, new: bool) -> None:
+    def _prepare(self, create: bool) -> None:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:
-            if not new:
-                raise IndexStoreError(f"{self.path}: an empty SQLite database, not a provcheck index; refusing to use it")
+            # An empty database holds nothing to lose: it is either new or being
+            # created by a concurrent `index add` (the schema appears in one transaction).
+            if not create:
+                raise IndexStoreError(f"{self.path}: an empty database, not a provcheck index yet")
             self._create_schema()
             return
         if "meta" not in tables:
@@ -459,6 +478,50 @@ class SQLiteStore:
             times_s=np.fromiter((np.nan if row[3] is None else row[3] for row in rows), dtype=np.float64, count=count),
             hashes=hashes,
         )
+
+    def check(self) -> IntegrityReport:
+        """Verify the file, the schema, row counts and that every fingerprint belongs to a source."""
+        problems: list[str] = []
+        integrity = [str(row[0]) for row in self._query_all("PRAGMA integrity_check", ())]
+        if integrity != ["ok"]:
+            problems.extend(f"sqlite integrity: {line}" for line in integrity[:10])
+        tables = {str(row[0]) for row in self._query_all("SELECT name FROM sqlite_master WHERE type = 'table'", ())}
+        for table in ("meta", "sources", "frames", "features"):
+            if table not in tables:
+                problems.append(f"missing table {table}")
+        if problems:
+            return IntegrityReport(self.location, 0, 0, 0, tuple(problems))
+        meta = self._meta()
+        for key in ("application", "schema_version", "hashers", "features", "created_at"):
+            if key not in meta:
+                problems.append(f"missing metadata {key!r}")
+        for row in self._query_all("PRAGMA foreign_key_check", ()):
+            problems.append(f"row {row[1]} of {row[0]} points to a missing {row[2]}")
+        for row in self._query_all(
+            "SELECT s.id, s.frame_count, count(f.id) FROM sources s LEFT JOIN frames f ON f.source_id = s.id"
+            " GROUP BY s.id HAVING s.frame_count != count(f.id)", ()
+        ):
+            problems.append(f"source {row[0]} records {row[1]} frames but has {row[2]}")
+        for row in self._query_all("SELECT id FROM sources WHERE frame_count = 0", ()):
+            problems.append(f"source {row[0]} has no frames")
+        widths = {hasher.name: hasher.bits // 8 for hasher in HASHERS}
+        for name, size in widths.items():
+            bad = self._query_one(f"SELECT count(*) FROM frames WHERE length({name}) != ?", (size,))
+            if bad is not None and int(bad[0]):
+                problems.append(f"{int(bad[0])} frames have a {name} hash of the wrong length")
+        bad = self._query_one(
+            "SELECT count(*) FROM features WHERE length(xy) != keypoints * 8 OR length(descriptors) != keypoints * ?"
+            " OR length(static) != (keypoints + 7) / 8",
+            (DESCRIPTOR_BYTES,),
+        )
+        if bad is not None and int(bad[0]):
+            problems.append(f"{int(bad[0])} feature rows have blobs that disagree with their keypoint count")
+        orphans = self._query_one("SELECT count(*) FROM features WHERE frame_id NOT IN (SELECT id FROM frames)", ())
+        if orphans is not None and int(orphans[0]):
+            problems.append(f"{int(orphans[0])} feature rows belong to no frame")
+        counts = [self._query_one(f"SELECT count(*) FROM {table}", ()) for table in ("sources", "frames", "features")]
+        sources, frames, features = (int(row[0]) if row is not None else 0 for row in counts)
+        return IntegrityReport(self.location, sources, frames, features, tuple(problems))
 
     def feature_table(self) -> list[StoredFeatures]:
         """Every stored frame's local features, by frame id."""
