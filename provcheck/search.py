@@ -26,17 +26,42 @@ VOTING_DESCRIPTORS = 800
 VOTE_MIN_SIMILARITY = 0.9
 
 
+#: Up to this many stored descriptors (~500 indexed frames) the search is exact
+#: (FAISS flat inner product, which tests compare with :func:`brute_force_neighbours`).
+EXACT_SEARCH_MAX = 500_000
+#: Beyond it, an inverted-file index: descriptors are bucketed by their nearest of
+#: IVF_LISTS centroids (trained on a sample) and a query scans IVF_PROBES buckets.
+#: Few lists keep the per-invocation build cheap; probes trade speed for recall.
+IVF_LISTS = 256
+IVF_PROBES = 24
+IVF_TRAINING_SAMPLE = 65_536
+IVF_SEED = 1234
+
+
 class DescriptorIndex:
     """All stored descriptors in one FAISS index, each owned by a frame (by row number)."""
 
-    def __init__(self, descriptors: NDArray[np.uint8], owners: NDArray[np.int64], frame_count: int) -> None:
+    def __init__(self, descriptors: NDArray[np.uint8], owners: NDArray[np.int64], frame_count: int,
+                 exact_max: int = EXACT_SEARCH_MAX) -> None:
         if descriptors.shape[0] != owners.shape[0]:
             raise ValueError("Every descriptor needs exactly one owning frame.")
         self.frame_count = frame_count
         self.owners = owners
-        self._index = faiss.IndexFlatIP(descriptors.shape[1] if descriptors.ndim == 2 else 128)
-        if descriptors.shape[0]:
-            self._index.add(rootsift(descriptors))
+        dimension = descriptors.shape[1] if descriptors.ndim == 2 else 128
+        vectors = rootsift(descriptors) if descriptors.shape[0] else np.zeros((0, dimension), np.float32)
+        self.exact = vectors.shape[0] <= exact_max
+        if self.exact:
+            self._index: faiss.Index = faiss.IndexFlatIP(dimension)
+        else:
+            quantizer = faiss.IndexFlatIP(dimension)
+            ivf = faiss.IndexIVFFlat(quantizer, dimension, IVF_LISTS, faiss.METRIC_INNER_PRODUCT)
+            size = min(vectors.shape[0], IVF_TRAINING_SAMPLE)
+            sample = np.random.default_rng(IVF_SEED).choice(vectors.shape[0], size, replace=False)
+            ivf.train(vectors[np.sort(sample)])
+            ivf.nprobe = IVF_PROBES
+            self._index = ivf
+        if vectors.shape[0]:
+            self._index.add(vectors)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)

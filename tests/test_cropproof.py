@@ -208,3 +208,19 @@ def test_collage_reports_every_source(photo: tuple[Path, NDArray[np.uint8]], pho
     assert press.derivation.crop_px is not None
     found = press.derivation.crop_px
     assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array([100, 100, 400, 300])).max() <= 6
+
+
+def test_inverted_file_search_keeps_most_neighbours() -> None:
+    """Above the exact-search size the approximate index must still find nearly all true neighbours."""
+    rng = np.random.default_rng(6)
+    centres = rng.integers(0, 200, (400, 128))
+    stored = np.clip(centres[rng.integers(0, 400, 80_000)] + rng.integers(-12, 12, (80_000, 128)), 0, 255).astype(np.uint8)
+    query = stored[rng.choice(80_000, 200, replace=False)]
+    owners = np.arange(80_000, dtype=np.int64) // 100
+    from provcheck.features import rootsift
+
+    approximate = DescriptorIndex(stored, owners, 800, exact_max=10_000)
+    assert not approximate.exact
+    fast_sim, fast_rows = approximate.neighbours(rootsift(query), 1)
+    slow_sim, slow_rows = brute_force_neighbours(stored, query, 1)
+    assert float((fast_rows[:, 0] == slow_rows[:, 0]).mean()) >= 0.9
