@@ -180,7 +180,8 @@ def screen_photo(pixels: NDArray[np.uint8], seed: int = 3) -> NDArray[np.uint8]:
     canvas = cv2.warpPerspective(pixels, matrix, (out_w, out_h), borderValue=(20, 20, 24)).astype(np.float32)
     canvas = cv2.GaussianBlur(canvas, (0, 0), 0.8)
     yy, xx = np.mgrid[0:out_h, 0:out_w]
-    canvas += 25 * np.exp(-(((xx - 0.7 * out_w) / (0.3 * out_w)) ** 2 + ((yy - 0.3 * out_h) / (0.3 * out_h)) ** 2))[..., None]
+    glare = np.exp(-(((xx - 0.7 * out_w) / (0.3 * out_w)) ** 2 + ((yy - 0.3 * out_h) / (0.3 * out_h)) ** 2))
+    canvas += 25 * glare[..., None]
     canvas += rng.normal(0, 3, canvas.shape)
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
