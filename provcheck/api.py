@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import platformdirs
@@ -22,6 +24,7 @@ from PIL import Image
 
 from .errors import DuplicateSourceError, MediaError, ProvcheckError
 from .features import OverlayDetector, extract
+from .fetch import FetchPolicy, fetch, is_url
 from .hashing import HASHERS
 from .index import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 from .match import MatchEngine
@@ -39,10 +42,19 @@ from .media import (
 from .results import ClaimResult, Match, Verdict
 
 INDEX_ENV_VAR = "PROVCHECK_INDEX"
+#: Folder beside the index where sources added by URL are kept.
+DOWNLOADS_FOLDER = "downloads"
 INDEX_FILENAME = "index.sqlite"
 
 #: Progress callback: (work done, work total), in the unit of the task (seconds of video).
 Progress = Callable[[float, float], None]
+
+
+def _url_name(url: str) -> str:
+    """A readable title for a downloaded source: the URL path's last part, else the host."""
+    parts = urlsplit(url)
+    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
+    return name or parts.hostname or url
 
 
 def default_index_path() -> Path:
@@ -157,11 +169,16 @@ class Index:
         fps: float = DEFAULT_SAMPLE_FPS,
         replace: bool = False,
         progress: Progress | None = None,
+        fetch_policy: FetchPolicy | None = None,
     ) -> SourceRecord:
         """Fingerprint a video or still image and add it to the index in one transaction.
 
+        An http(s) URL is downloaded first (private addresses refused unless the policy
+        allows them) into a ``downloads`` folder beside the index, which keeps the file
+        for timestamp refinement; ``url`` defaults to it.
+
         Args:
-            path: the media file.
+            path: the media file, or an http(s) URL.
             title: human title; default the file name.
             url: where the source was published.
             published: publication date, ``YYYY-MM-DD``.
@@ -169,6 +186,7 @@ class Index:
             fps: video sampling rate, frames per second.
             replace: re-index a file that is already indexed (same sha256).
             progress: called with (seconds decoded, duration) while a video is read.
+            fetch_policy: limits for downloading a URL.
 
         Returns:
             The stored source.
@@ -178,6 +196,20 @@ class Index:
             DuplicateSourceError: already indexed and ``replace`` is false.
             IndexStoreError: the index cannot be written.
         """
+        text = os.fspath(path)
+        if is_url(text) and not Path(text).exists():
+            parse_published(published)
+            downloads = self.path.parent / DOWNLOADS_FOLDER
+            downloads.mkdir(parents=True, exist_ok=True)
+            fetched = fetch(text, downloads, fetch_policy or FetchPolicy())
+            try:
+                return self.add(
+                    fetched.path, title=title or _url_name(text), url=url or text, published=published, notes=notes,
+                    fps=fps, replace=replace, progress=progress,
+                )
+            except BaseException:
+                fetched.path.unlink(missing_ok=True)
+                raise
         media_path = Path(path)
         published = parse_published(published)
         kind = media_kind(media_path)
@@ -258,13 +290,26 @@ class Index:
             self._engine = MatchEngine(self._open())
         return self._engine.match(_load_claim(image), top=top)
 
-    def check(self, image: str | os.PathLike[str], top: int = 5) -> ClaimResult:
-        """Like :meth:`match` but never raises for a bad claim: the error is in the result."""
+    def check(
+        self, image: str | os.PathLike[str], top: int = 5, fetch_policy: FetchPolicy | None = None
+    ) -> ClaimResult:
+        """Like :meth:`match` but never raises for a bad claim: the error is in the result.
+
+        ``image`` may be an http(s) URL: it is downloaded to a temporary folder first.
+        """
         query = os.fspath(image)
         if self._engine is None:
             self._engine = MatchEngine(self._open())
         try:
-            matches = self.match(image, top=top)
+            if is_url(query) and not Path(query).exists():
+                with tempfile.TemporaryDirectory(prefix="provcheck-fetch-") as folder:
+                    fetched = fetch(query, Path(folder), fetch_policy or FetchPolicy())
+                    try:
+                        matches = self.match(fetched.path, top=top)
+                    except MediaError as exc:
+                        raise MediaError(str(exc).replace(str(fetched.path), query)) from exc
+            else:
+                matches = self.match(image, top=top)
         except MediaError as exc:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=str(exc))
         verdict = matches[0].verdict if matches else Verdict.NONE

@@ -20,6 +20,7 @@ import click
 from . import __version__, report
 from .api import Index, default_index_path, iter_media_files
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
+from .fetch import FetchPolicy, is_url
 from .results import ClaimResult, Verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +93,14 @@ def output_options(func: F) -> F:
     return func
 
 
+def allow_private_option(func: F) -> F:
+    """``--allow-private``: fetch URLs on private, loopback or link-local addresses (intranet use)."""
+    return click.option(
+        "--allow-private", is_flag=True,
+        help="Also fetch URLs on private, loopback, link-local or multicast addresses (intranet sources).",
+    )(func)
+
+
 def traceback_option(func: F) -> F:
     """``--traceback``: let errors raise with their trace (read in ProvcheckGroup.main)."""
     return click.option("--traceback", is_flag=True, hidden=True, expose_value=False)(func)
@@ -151,7 +160,7 @@ def index() -> None:
 
 
 @index.command("add", context_settings=CONTEXT_SETTINGS)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @click.option("--title", help="Title of the source (default: the file name).")
 @click.option("--url", help="Where the source was published.")
 @click.option("--published", help="Publication date, YYYY-MM-DD.")
@@ -159,31 +168,36 @@ def index() -> None:
 @click.option("--fps", type=click.FloatRange(min=0.01, max=120.0), default=2.0, show_default=True,
               help="Video sampling rate, frames per second (scene cuts are always added).")
 @click.option("--replace", is_flag=True, help="Re-index files that are already in the index.")
+@allow_private_option
 @index_option
 @output_options
 @traceback_option
 def index_add(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     title: str | None,
     url: str | None,
     published: str | None,
     notes: str | None,
     fps: float,
     replace: bool,
+    allow_private: bool,
     index_path: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Add videos and still images (or every media file in a folder) to the index.
+    """Add videos and still images (or every media file in a folder, or a URL) to the index.
 
     Each file is added in one transaction: all of it or nothing. A file already in
-    the index (same SHA-256) is skipped unless --replace.
+    the index (same SHA-256) is skipped unless --replace. An http(s) URL is
+    downloaded into a "downloads" folder beside the index; addresses on private,
+    loopback or link-local networks are refused unless --allow-private.
 
     \b
     Examples:
       provcheck index add fallujah_strike.mp4 --title "Iraqi Airstrikes Hit ISIS Convoy" \\
           --url https://example.org/watch?v=abc --published 2016-06-30
       provcheck index add footage/ --index newsroom.sqlite --fps 4
+      provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
     """
     from .api import parse_published
 
@@ -191,30 +205,33 @@ def index_add(
         parse_published(published)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--published") from exc
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
+    files: list[str] = []
+    for text in paths:
+        path = Path(text)
+        if not is_url(text) and path.is_dir():
             found = list(iter_media_files(path))
             if not found and not quiet:
                 click.echo(f"provcheck: warning: {path}: no media files in folder", err=True)
-            files.extend(found)
+            files.extend(str(item) for item in found)
         else:
-            files.append(path)
+            files.append(text)
+    policy = FetchPolicy(allow_private=allow_private)
     many = len(files) > 1
     store = _index(index_path)
     added, skipped, failed = [], [], []
     with store:
         for file in files:
             try:
-                with _progress(f"indexing {file.name}", _video_length(file), quiet) as progress:
+                length = 0.0 if is_url(file) else _video_length(Path(file))
+                with _progress(f"indexing {Path(file).name}", length, quiet) as progress:
                     record = store.add(
                         file, title=None if many and title is None else title, url=url, published=published,
-                        notes=notes, fps=fps, replace=replace, progress=progress,
+                        notes=notes, fps=fps, replace=replace, progress=progress, fetch_policy=policy,
                     )
                 added.append(record)
                 if not as_json:
-                    length = f"{record.duration_s:.1f} s, " if record.duration_s is not None else ""
-                    click.echo(f"added #{record.id} {record.kind} {record.title!r} ({length}{record.frame_count} frames)")
+                    lasting = f"{record.duration_s:.1f} s, " if record.duration_s is not None else ""
+                    click.echo(f"added #{record.id} {record.kind} {record.title!r} ({lasting}{record.frame_count} frames)")
             except DuplicateSourceError as exc:
                 skipped.append({"path": str(file), "source_id": exc.source_id, "reason": "already indexed"})
                 if not quiet:
@@ -353,13 +370,20 @@ def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
               help="Report at most this many sources per claim.")
 @click.option("--fail-on", type=click.Choice(["match", "possible", "none"]), default=None,
               help="Exit 4 if any claim is a match / at least possible / has no match.")
+@allow_private_option
 @index_option
 @output_options
 @traceback_option
 def match_command(
-    images: tuple[str, ...], top: int, fail_on: str | None, index_path: Path | None, as_json: bool, quiet: bool
+    images: tuple[str, ...],
+    top: int,
+    fail_on: str | None,
+    allow_private: bool,
+    index_path: Path | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
-    """Check claimed photos against the index and report their likely original sources.
+    """Check claimed photos (files or http(s) URLs) against the index and report their likely sources.
 
     Every claim is reported, best source first: title, URL, publication date, time
     in the video, confidence and how the claim was derived. Unreadable claims are
@@ -370,6 +394,7 @@ def match_command(
       provcheck match claimed.jpg
       provcheck match uploads/*.jpg --top 3 --json
       provcheck match upload.jpg --fail-on match --index newsroom.sqlite
+      provcheck match https://example.org/post/photo.jpg --json
     """
     results: list[ClaimResult] = []
     with _index(index_path) as store:
@@ -382,7 +407,7 @@ def match_command(
                 err=True,
             )
         for image in images:
-            result = store.check(image, top=top)
+            result = store.check(image, top=top, fetch_policy=FetchPolicy(allow_private=allow_private))
             if result.error is not None:
                 click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
             results.append(result)

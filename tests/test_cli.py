@@ -208,3 +208,57 @@ def test_exit_130_on_interrupt(monkeypatch: pytest.MonkeyPatch, built_index: Pat
 def test_traceback_flag_shows_the_trace(tmp_path: Path, claim: Path) -> None:
     result = CliRunner().invoke(cli, ["--traceback", "match", str(claim), "--index", str(tmp_path / "x.db")])
     assert result.exit_code != 0 and result.exception is not None
+
+
+# --- URLs -----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def media_server(tmp_path: Path, still_path: Path, claim: Path):  # type: ignore[no-untyped-def]
+    """A real HTTP server on 127.0.0.1 serving the still, the claim and an HTML page."""
+    import http.server
+    import threading
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "photo.png").write_bytes(still_path.read_bytes())
+    (tmp_path / "site" / "claim.jpg").write_bytes(claim.read_bytes())
+    (tmp_path / "site" / "page.html").write_text("<html>not media</html>")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(tmp_path / "site"), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_urls_on_loopback_are_refused_by_default(media_server: str, built_index: Path, index_path: Path) -> None:
+    code, out, err = run("match", f"{media_server}/claim.jpg", "--index", built_index, "--json")
+    assert code == ExitCode.INPUT_ERROR
+    result = json.loads(out)["results"][0]
+    assert result["query"] == f"{media_server}/claim.jpg" and "loopback" in result["error"]
+    code, _, err = run("index", "add", f"{media_server}/photo.png", "--index", index_path)
+    assert code == ExitCode.INPUT_ERROR and "loopback" in err and "Traceback" not in err
+
+
+def test_urls_as_claims_and_sources_with_allow_private(media_server: str, built_index: Path, index_path: Path) -> None:
+    code, out, err = run("match", f"{media_server}/claim.jpg", f"{media_server}/page.html", "--index", built_index,
+                         "--json", "--allow-private")
+    assert code == ExitCode.INPUT_ERROR, err
+    claim_result, page_result = json.loads(out)["results"]
+    assert claim_result["verdict"] == "match" and claim_result["matches"][0]["source"]["title"] == "Pan clip"
+    assert "text/html" in page_result["error"]
+    code, out, err = run("index", "add", f"{media_server}/photo.png", "--index", index_path, "--allow-private",
+                         "--published", "2016-06-30", "--json")
+    assert code == 0, err
+    added = json.loads(out)["added"][0]
+    assert added["url"] == f"{media_server}/photo.png" and added["title"] == "photo.png"
+    assert Path(added["path"]).parent == index_path.parent / "downloads"
