@@ -93,6 +93,9 @@ MIN_HULL_SHARE = 0.03
 #: Sampled frames of the matched source verified again to anchor timestamp refinement:
 #: those with at least this share of the source's best vote count ...
 ANCHOR_VOTE_SHARE = 0.25
+#: ... within this many seconds of it (a static shot can verify equally well for a
+#: long time; the demo's closest call had the true frame 2.4 s from the best sampled one) ...
+ANCHOR_RADIUS_S = 3.0
 #: ... and kept as anchors with at least this share of the best frame's inliers.
 ANCHOR_INLIER_SHARE = 0.5
 #: Claims and frames with at least this many keypoints are "textured": between two
@@ -460,6 +463,8 @@ class MatchEngine:
         for candidate in rows:
             row = int(candidate)
             if row == found.row or row not in self._features or votes[row] < ANCHOR_VOTE_SHARE * strongest:
+                continue
+            if abs(float(table.times_s[row]) - float(table.times_s[found.row])) > ANCHOR_RADIUS_S:
                 continue
             checked = verify(claim, self._features[row])
             if checked is not None and checked.inliers >= ANCHOR_INLIER_SHARE * found.verification.inliers:

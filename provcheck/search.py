@@ -19,16 +19,18 @@ from .features import rootsift
 VOTE_NEIGHBOURS = 8
 #: Claim descriptors that vote (an even spread of them): the shortlist needs only
 #: the true frame near the top, and search time grows with this number.
-VOTING_DESCRIPTORS = 800
+VOTING_DESCRIPTORS = 600
 #: A neighbour votes only when at least this similar (RootSIFT dot product). On the
 #: demo corpus true correspondences score 0.96-1.0 after recompression, while the
 #: best match of a descriptor in an unrelated frame stays under 0.93 for 95 % of them.
 VOTE_MIN_SIMILARITY = 0.9
 
 
-#: Up to this many stored descriptors (~500 indexed frames) the search is exact
+#: Up to this many stored descriptors (~100 indexed frames) the search is exact
 #: (FAISS flat inner product, which tests compare with :func:`brute_force_neighbours`).
-EXACT_SEARCH_MAX = 500_000
+#: Past it the inverted file below is cheaper even counting its build: building costs
+#: about what one exact search of 256 queries does, and each claim then scans ~1/10.
+EXACT_SEARCH_MAX = 100_000
 #: Beyond it, an inverted-file index: descriptors are bucketed by their nearest of
 #: IVF_LISTS centroids (trained on a sample) and a query scans IVF_PROBES buckets.
 #: Few lists keep the per-invocation build cheap; probes trade speed for recall.
