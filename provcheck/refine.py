@@ -29,8 +29,6 @@ from .verify import warp_to_claim
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
 #: step is 0.5 s, so the true frame can lie a step beyond the outermost anchor).
 SPAN_MARGIN_S = 1.0
-#: Largest residual shift (share of the compared size) accepted from phase correlation.
-MAX_SHIFT_SHARE = 0.15
 #: Longest span decoded, in seconds (a long static shot: only the part nearest the
 #: best sampled frame is searched).
 MAX_SPAN_S = 12.0
@@ -96,28 +94,18 @@ class _ClaimView:
         self.to_claim = np.array([[1 / self.factor, 0, x], [0, 1 / self.factor, y], [0, 0, 1]], dtype=np.float64)
         region = warp_to_claim(grey, self.to_claim, self.size, 0.0, cv2.INTER_AREA)
         self.grey = np.asarray(region, dtype=np.float32)
-        self.window = cv2.createHanningWindow(self.size, cv2.CV_32F)
 
     def error(self, frame_grey: NDArray[np.float32], transform: NDArray[np.float64]) -> float:
         """1 - normalised cross-correlation of the claim and the frame warped onto it.
 
-        The interpolated transform is first corrected by the residual shift that phase
-        correlation finds (a pan between anchors is not always linear). Claim pixels
-        that the frame does not cover count as fully wrong: on a pan over a still scene
-        every frame aligns equally well where it overlaps the claim, and only coverage
-        tells the frame the claim was grabbed from.
+        Claim pixels that the frame does not cover count as fully wrong: on a pan over
+        a still scene every frame aligns equally well where it overlaps the claim, and
+        only coverage tells the frame the claim was grabbed from. (Realigning each frame
+        by phase correlation was tried and made it worse: on a pan every frame then
+        aligns, and the earliest wins the tie; accuracy bench seed 2024, 90/102 within a
+        frame against 95/102 without.)
         """
-        to_frame = transform @ self.to_claim
-        warped = warp_to_claim(frame_grey, to_frame, self.size, -1.0)
-        valid = warped >= 0
-        if valid.mean() >= 0.5:
-            filled = np.where(valid, warped, float(warped[valid].mean())).astype(np.float32)
-            (shift_x, shift_y), _ = cv2.phaseCorrelate(self.grey, filled, self.window)
-            if abs(shift_x) <= MAX_SHIFT_SHARE * self.size[0] and abs(shift_y) <= MAX_SHIFT_SHARE * self.size[1]:
-                shifted = to_frame @ np.array([[1, 0, shift_x], [0, 1, shift_y], [0, 0, 1]], dtype=np.float64)
-                candidate = self._score(warp_to_claim(frame_grey, shifted, self.size, -1.0))
-                return min(candidate, self._score(warped))
-        return self._score(warped)
+        return self._score(warp_to_claim(frame_grey, transform @ self.to_claim, self.size, -1.0))
 
     def _score(self, warped: NDArray[np.float32]) -> float:
         valid = warped >= 0
