@@ -42,6 +42,8 @@ from .media import (
 from .results import ClaimResult, Match, Verdict
 
 INDEX_ENV_VAR = "PROVCHECK_INDEX"
+#: Claims are shrunk to this long side before matching (features use 1024, hashes less).
+CLAIM_MAX_SIDE = 4096
 #: Folder beside the index where sources added by URL are kept.
 DOWNLOADS_FOLDER = "downloads"
 INDEX_FILENAME = "index.sqlite"
@@ -121,7 +123,15 @@ def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Fra
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError("A claim given as an array must be RGB uint8 of shape (height, width, 3).")
         return Frame(image, "<array>", 0, None)
-    return image_frame(Path(image))
+    frame = image_frame(Path(image))
+    height, width = frame.pixels.shape[:2]
+    if max(height, width) > CLAIM_MAX_SIDE:
+        # every stage works far below this size; huge claims would only cost memory
+        scale = CLAIM_MAX_SIDE / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = np.asarray(Image.fromarray(frame.pixels).resize(size, Image.Resampling.BOX), dtype=np.uint8)
+        frame = Frame(pixels, frame.source, frame.index, frame.time_s)
+    return frame
 
 
 class Index:
@@ -312,6 +322,8 @@ class Index:
                 matches = self.match(image, top=top)
         except MediaError as exc:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=str(exc))
+        except MemoryError:
+            return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=f"{query}: not enough memory")
         verdict = matches[0].verdict if matches else Verdict.NONE
         if any(m.verdict is Verdict.MATCH for m in matches):
             verdict = Verdict.MATCH

@@ -241,6 +241,10 @@ def index_add(
                     raise
                 failed.append({"path": str(file), "error": _one_line(str(exc))})
                 click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
+            except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug or exhaustion: this file only
+                message = f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
+                failed.append({"path": str(file), "error": message})
+                click.echo(f"provcheck: error: {message}", err=True)
     if as_json:
         click.echo(json.dumps(
             {
@@ -407,7 +411,11 @@ def match_command(
                 err=True,
             )
         for image in images:
-            result = store.check(image, top=top, fetch_policy=FetchPolicy(allow_private=allow_private))
+            try:
+                result = store.check(image, top=top, fetch_policy=FetchPolicy(allow_private=allow_private))
+            except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
+                message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
+                result = ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
             if result.error is not None:
                 click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
             results.append(result)

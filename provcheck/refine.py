@@ -157,8 +157,8 @@ def refine_time(
                 scored.append((round(time_s, 6), int(round(time_s * rate)), error))
                 if best is None or error < best[0]:
                     best = (error, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8), transform)
-    except (av.error.FFmpegError, OSError, ValueError):
-        return None
+    except (av.error.FFmpegError, OSError, ValueError, AttributeError, IndexError):
+        return None  # the file changed or is damaged since it was indexed: keep the sampled time
     if best is None:
         return None
     errors = np.array([error for _, _, error in scored])
