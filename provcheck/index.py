@@ -268,13 +268,33 @@ class SQLiteStore:
             raise IndexStoreError(f"{self.path}: cannot open the index ({exc})") from exc
         self._conn.row_factory = sqlite3.Row
         try:
-            self._prepare(create=create)
+            self._prepare_with_retries(create)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise IndexStoreError(f"{self.path}: not a provcheck index or damaged ({exc})") from exc
         except IndexStoreError:
             self._conn.close()
             raise
+
+    def _prepare_with_retries(self, create: bool) -> None:
+        """Open the index, waiting while another process holds it (creating it, switching to WAL).
+
+        SQLite's busy handler does not cover every step of opening (a journal-mode
+        switch can fail at once with "database is locked"), so opening is retried until
+        the busy timeout.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._prepare(create)
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                time.sleep(0.05)
 
     def _prepare(self, create: bool) -> None:
         conn = self._conn
