@@ -272,6 +272,24 @@ def _open_container(path: Path) -> av.container.InputContainer:
     )
 
 
+def open_footage(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open a video the safe way (local file, video demuxers only) with its footage stream.
+
+    Every reader of video bytes goes through this, so later decoding (timestamp
+    refinement) gets the same limits as indexing. The caller closes the container.
+
+    Raises:
+        MediaError: no footage stream.
+        av.error.FFmpegError, OSError: the file cannot be opened.
+    """
+    container = _open_container(path)
+    stream = _video_stream(container)
+    if stream is None:
+        container.close()
+        raise MediaError(f"{path}: file has no video stream")
+    return container, stream
+
+
 def _av_message(exc: BaseException) -> str:
     """An FFmpeg error's reason, without the errno and the file name PyAV adds."""
     if isinstance(exc, av.error.ArgumentError):  # what FFmpeg says when the probed format is not whitelisted

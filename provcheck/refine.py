@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .media import RGBArray
+from .errors import MediaError
+from .media import RGBArray, open_footage
 from .verify import warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
@@ -139,8 +140,8 @@ def refine_time(
     scored: list[tuple[float, int, float]] = []  # (time, number, error)
     best: tuple[float, RGBArray, NDArray[np.float64]] | None = None
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
+        container, stream = open_footage(path)
+        with container:
             stream.thread_type = "AUTO"
             rate = float(stream.average_rate or stream.base_rate or 25)
             if start > 0 and stream.time_base is not None:
@@ -157,7 +158,7 @@ def refine_time(
                 scored.append((round(time_s, 6), int(round(time_s * rate)), error))
                 if best is None or error < best[0]:
                     best = (error, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8), transform)
-    except (av.error.FFmpegError, OSError, ValueError, AttributeError, IndexError):
+    except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
         return None  # the file changed or is damaged since it was indexed: keep the sampled time
     if best is None:
         return None
