@@ -26,7 +26,7 @@ from provcheck import __version__
 from provcheck.features import QUERY_KEYPOINTS, LocalFeatures, extract
 from provcheck.media import RGBArray, image_frame, sample_video
 from provcheck.synth import build_demo_corpus
-from provcheck.verify import MAX_SCALE, MIN_SCALE, RATIO_TEST, RANSAC_THRESHOLD_SHARE
+from provcheck.verify import MAX_SCALE, MIN_SCALE, RANSAC_THRESHOLD_SHARE, RATIO_TEST
 
 Extractor = Callable[[RGBArray, int], LocalFeatures]
 

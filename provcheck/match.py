@@ -98,6 +98,9 @@ ANCHOR_VOTE_SHARE = 0.25
 ANCHOR_RADIUS_S = 3.0
 #: ... and kept as anchors with at least this share of the best frame's inliers.
 ANCHOR_INLIER_SHARE = 0.5
+#: The time is refined again without the bands the refined frame's pixels show the
+#: trimmer missed, when they leave less than this share of its picture.
+REFINE_AGAIN_PICTURE_SHARE = 0.95
 #: Claims and frames with at least this many keypoints are "textured": between two
 #: such, a hash match that fails geometric verification is downgraded to possible.
 TEXTURED_KEYPOINTS = 150
@@ -399,9 +402,18 @@ class MatchEngine:
         if source.kind == "video" and self._refine and timestamp is not None and Path(source.path).exists():
             claim_features = features.claims[found.mirrored]
             anchors = self._anchors(source.id, found, claim_features, features.votes[found.mirrored])
-            picture = geometry.picture_px
-            refined = refine_time(Path(source.path), view, (picture.x, picture.y, picture.w, picture.h), anchors,
-                                  timestamp)
+            refined = refine_time(Path(source.path), view, _box(geometry.picture_px), anchors, timestamp)
+            if refined is not None:
+                # A band the trimmer missed (a caption over fog) agrees with no frame and
+                # blurs every comparison alike: seen against the refined frame's pixels,
+                # it is left out and the time refined again.
+                checked = derive.geometry(replace(verification, transform=refined.transform), trim,
+                                          (view.shape[1], view.shape[0]), frame_size, view, refined.pixels)
+                picture = checked.picture_px
+                if (any(band.kind != "padding" for band in checked.added)
+                        and picture.w * picture.h < REFINE_AGAIN_PICTURE_SHARE * geometry.picture_px.w
+                        * geometry.picture_px.h):
+                    refined = refine_time(Path(source.path), view, _box(picture), anchors, timestamp) or refined
             if refined is not None:
                 timestamp, frame_number, window = refined.time_s, refined.frame_number, refined.window_s
                 source_pixels = refined.pixels
@@ -483,6 +495,10 @@ class MatchEngine:
         if times.size == 0:
             return None
         return float(times.min()), float(times.max())
+
+
+def _box(box: derive.Box) -> tuple[float, float, float, float]:
+    return box.x, box.y, box.w, box.h
 
 
 def _load_source_pixels(source: SourceRecord) -> RGBArray | None:

@@ -225,3 +225,29 @@ def test_inverted_file_search_keeps_most_neighbours() -> None:
     fast_sim, fast_rows = approximate.neighbours(rootsift(query), 1)
     slow_sim, slow_rows = brute_force_neighbours(stored, query, 1)
     assert float((fast_rows[:, 0] == slow_rows[:, 0]).mean()) >= 0.9
+
+
+@pytest.fixture(scope="module")
+def zoom_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Index, list[float]]:
+    """A panning, zooming clip with a cut: its shots end between sampled frames."""
+    folder = tmp_path_factory.mktemp("zoom")
+    path = folder / "zoom.mp4"
+    cuts = synth.render_video(path, 7, style="thermal", size=(480, 272), duration_s=4.0, scenes=2, hud="pod",
+                              zoom=True)
+    index = Index(folder / "index.sqlite")
+    index.add(path, title="Zooming pod video")
+    return path, index, cuts
+
+
+@pytest.mark.parametrize("before_end_s", [0.08, 0.2])
+@pytest.mark.parametrize("shot", ["before the cut", "before the clip ends"])
+def test_last_frames_of_a_moving_shot_get_their_exact_frame(zoom_video: tuple[Path, Index, list[float]], shot: str,
+                                                            before_end_s: float) -> None:
+    # No sampled frame follows these: the camera's motion must be carried past the last one.
+    path, index, cuts = zoom_video
+    end = cuts[0] if shot == "before the cut" else 4.0
+    frame, true_time = synth.extract_frame(path, end - before_end_s)
+    claim = synth.add_caption_bar(synth.crop(frame, (0.05, 0.05, 0.7, 0.7)), "CONVOY")
+    best = index.match(np.asarray(claim))[0]
+    assert best.verdict is Verdict.MATCH
+    assert best.timestamp_s == pytest.approx(true_time, abs=0.041)
