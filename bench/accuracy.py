@@ -1100,8 +1100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also build an independent corpus with this seed and print calibration numbers for it")
     parser.add_argument("--out", type=Path, default=None,
                         help="keep the corpora, indexes and per-claim results.json here (default: a temp dir)")
+    parser.add_argument("--positives", type=int, default=None,
+                        help="positive claims per edit row of the main corpus (default: 8, quick 1)")
+    parser.add_argument("--negatives", type=int, default=None,
+                        help="negative claims per edit row of the main corpus (default: 4, quick 1)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
+    if args.positives is not None or args.negatives is not None:
+        settings = dataclasses.replace(
+            settings,
+            positives_per_row=settings.positives_per_row if args.positives is None else args.positives,
+            negatives_per_row=settings.negatives_per_row if args.negatives is None else args.negatives,
+        )
     wall = time.perf_counter()
 
     def log(message: str) -> None:
