@@ -45,8 +45,9 @@ COMPARE_MAX_SIDE = 256
 WINDOW_ERROR_SHARE = 0.1
 #: Frames (best by interpolated alignment) realigned directly before the best is chosen.
 REALIGN_FRAMES = 8
-#: Full-size pixels kept for this many best frames (the reported frame is one of them).
-KEPT_FRAMES = 24
+#: Full-size pixels kept for this many best frames (the reported frame is almost always
+#: one of them; otherwise it is decoded again). 8 frames of 4K video are 200 MB.
+KEPT_FRAMES = 8
 #: Direct alignment: iterations and convergence, Gaussian pre-filter (pixels, odd).
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-5)
 ECC_GAUSSIAN_SIZE = 3
