@@ -251,3 +251,15 @@ def test_last_frames_of_a_moving_shot_get_their_exact_frame(zoom_video: tuple[Pa
     best = index.match(np.asarray(claim))[0]
     assert best.verdict is Verdict.MATCH
     assert best.timestamp_s == pytest.approx(true_time, abs=0.041)
+
+
+def test_band_check_against_a_uniform_source_patch_does_not_fail() -> None:
+    # A claim over a flat part of the source (clear sky, a wall) must not make the
+    # photometric band check divide by a zero variance or warn.
+    from provcheck import derive
+
+    claim = np.full((120, 160, 3), 90, np.uint8)
+    claim[:, 80:] = 200  # the claim varies, the source under it does not
+    source = np.full((120, 160, 3), 128, np.uint8)
+    agreement = derive._Agreement(claim, source, np.eye(3), derive.Box(0, 0, 160, 120))
+    assert agreement.usable and np.isfinite(agreement.limit)
