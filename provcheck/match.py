@@ -44,7 +44,7 @@ from .results import (
     Verdict,
 )
 from .search import DescriptorIndex
-from .verify import Verification, verify
+from .verify import Verification, map_points, verify
 
 __all__ = ["ClaimResult", "CropBox", "Derivation", "Match", "MatchEngine", "Verdict", "claim_variants"]
 
@@ -98,6 +98,13 @@ ANCHOR_VOTE_SHARE = 0.25
 ANCHOR_RADIUS_S = 3.0
 #: ... and kept as anchors with at least this share of the best frame's inliers.
 ANCHOR_INLIER_SHARE = 0.5
+#: At most this many sampled frames of the matched video are verified besides the
+#: shortlisted ones (the most voted), to choose the best frame and anchor refinement.
+SOURCE_VERIFY_FRAMES = 32
+#: A frame "holds" the claim when this share of the claim's picture falls inside it
+#: (checked on a COVERAGE_GRID x COVERAGE_GRID grid of points).
+FULL_COVERAGE = 0.95
+COVERAGE_GRID = 16
 #: The time is refined again without the bands the refined frame's pixels show the
 #: trimmer missed, when they leave less than this share of its picture.
 REFINE_AGAIN_PICTURE_SHARE = 0.95
@@ -389,19 +396,25 @@ class MatchEngine:
         features: _FeatureStage,
     ) -> Match:
         table = self._tables["pdq"]
-        row = found.row
         view = np.ascontiguousarray(pixels[:, ::-1]) if found.mirrored else pixels
         trim = find_trim(view)
+        claim_size = (view.shape[1], view.shape[0])
+        frame_size = (self._features[found.row].width, self._features[found.row].height)
+        geometry = derive.geometry(found.verification, trim, claim_size, frame_size)
+        nearby: dict[int, Verification] = {}
+        if source.kind == "video" and self._refine:
+            claim_features = features.claims[found.mirrored]
+            nearby = self._verify_source(source.id, found, claim_features, features.votes[found.mirrored])
+            found = _most_covering(found, nearby, geometry.picture_px, frame_size, verdict)
+            geometry = derive.geometry(found.verification, trim, claim_size, frame_size)
+        row = found.row
         verification = found.verification
-        frame_size = (self._features[row].width, self._features[row].height)
-        geometry = derive.geometry(verification, trim, (view.shape[1], view.shape[0]), frame_size)
         timestamp = self._time(row)
         frame_number: int | None = int(table.frame_numbers[row]) if source.kind == "video" else None
         window: tuple[float, float] | None = (timestamp, timestamp) if timestamp is not None else None
         source_pixels: RGBArray | None = None
         if source.kind == "video" and self._refine and timestamp is not None and Path(source.path).exists():
-            claim_features = features.claims[found.mirrored]
-            anchors = self._anchors(source.id, found, claim_features, features.votes[found.mirrored])
+            anchors = self._anchors(found, nearby)
             refined = refine_time(Path(source.path), view, _box(geometry.picture_px), anchors, timestamp)
             if refined is not None:
                 # A band the trimmer missed (a caption over fog) agrees with no frame and
@@ -464,22 +477,37 @@ class MatchEngine:
         claim_keypoints = min((len(claim) for claim in features.claims.values()), default=0)
         return claim_keypoints >= TEXTURED_KEYPOINTS and len(self._features[row]) >= TEXTURED_KEYPOINTS
 
-    def _anchors(
+    def _verify_source(
         self, source_id: int, found: _Verified, claim: LocalFeatures, votes: NDArray[np.float64]
-    ) -> list[Anchor]:
-        """Verified sampled frames of one source around its best frame (for refinement)."""
+    ) -> dict[int, Verification]:
+        """Verifications of the claim against the source's sampled frames that drew enough votes.
+
+        The shortlist verifies at most a few frames per source; the frame with the most
+        inliers is not always the one the claim was cut from (on a pan, an earlier frame
+        can show a well-textured part of the crop while the rest lies outside it).
+        """
         table = self._tables["pdq"]
         rows = np.flatnonzero(table.source_ids == source_id)
         strongest = float(votes[rows].max()) if rows.size else 0.0
-        anchors = [Anchor(float(table.times_s[found.row]), found.verification.transform)]
-        for candidate in rows:
-            row = int(candidate)
-            if row == found.row or row not in self._features or votes[row] < ANCHOR_VOTE_SHARE * strongest:
+        voted = [int(row) for row in rows[np.argsort(-votes[rows], kind="stable")]
+                 if votes[row] >= ANCHOR_VOTE_SHARE * strongest and int(row) in self._features]
+        checked = {found.row: found.verification}
+        for row in voted[:SOURCE_VERIFY_FRAMES]:
+            if row not in checked:
+                verification = verify(claim, self._features[row])
+                if verification is not None:
+                    checked[row] = verification
+        return checked
+
+    def _anchors(self, found: _Verified, nearby: dict[int, Verification]) -> list[Anchor]:
+        """Verified sampled frames around the best one, with their transforms (for refinement)."""
+        table = self._tables["pdq"]
+        best_time = float(table.times_s[found.row])
+        anchors = [Anchor(best_time, found.verification.transform)]
+        for row, checked in nearby.items():
+            if row == found.row or abs(float(table.times_s[row]) - best_time) > ANCHOR_RADIUS_S:
                 continue
-            if abs(float(table.times_s[row]) - float(table.times_s[found.row])) > ANCHOR_RADIUS_S:
-                continue
-            checked = verify(claim, self._features[row])
-            if checked is not None and checked.inliers >= ANCHOR_INLIER_SHARE * found.verification.inliers:
+            if checked.inliers >= ANCHOR_INLIER_SHARE * found.verification.inliers:
                 anchors.append(Anchor(float(table.times_s[row]), checked.transform))
         return anchors
 
@@ -495,6 +523,36 @@ class MatchEngine:
         if times.size == 0:
             return None
         return float(times.min()), float(times.max())
+
+
+def _coverage(transform: NDArray[np.float64], picture: derive.Box, frame_size: tuple[int, int]) -> float:
+    """Share of the claim's picture that falls inside the frame under ``transform``."""
+    xs = picture.x + (np.arange(COVERAGE_GRID) + 0.5) * picture.w / COVERAGE_GRID
+    ys = picture.y + (np.arange(COVERAGE_GRID) + 0.5) * picture.h / COVERAGE_GRID
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    mapped = map_points(transform, grid)
+    inside = (mapped[:, 0] >= 0) & (mapped[:, 0] <= frame_size[0]) & (mapped[:, 1] >= 0) & (mapped[:, 1] <= frame_size[1])
+    return float(inside.mean())
+
+
+def _most_covering(
+    found: _Verified, nearby: dict[int, Verification], picture: derive.Box, frame_size: tuple[int, int], verdict: Verdict
+) -> _Verified:
+    """The verified frame to report: the one with most inliers among those that hold the whole claim.
+
+    A claim cut from a frame lies inside it. When the frame with most inliers leaves
+    part of the claim's picture outside, a frame of the same source that verifies as
+    strongly and holds all of it is the better answer (and refinement searches around it).
+    """
+    if _coverage(found.verification.transform, picture, frame_size) >= FULL_COVERAGE:
+        return found
+    holding = [(verification.inliers, -row, row) for row, verification in nearby.items()
+               if feature_verdict(verification).rank >= verdict.rank
+               and _coverage(verification.transform, picture, frame_size) >= FULL_COVERAGE]
+    if not holding:
+        return found
+    _, _, row = max(holding)
+    return _Verified(row, found.mirrored, nearby[row])
 
 
 def _box(box: derive.Box) -> tuple[float, float, float, float]:

@@ -10,11 +10,12 @@ from conftest import frame_at, texture
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from provcheck import Index, Verdict
+from provcheck import Index, Verdict, derive, match
 from provcheck.hashing import hamming_distance
 from provcheck.index import SQLiteStore
 from provcheck.match import MatchEngine
 from provcheck.normalize import find_trim
+from provcheck.verify import Verification
 
 
 def caption(pixels: NDArray[np.uint8], text: str = "CONVOY LEAVES AL-BUKAMAL", share: float = 0.14) -> NDArray[np.uint8]:
@@ -125,3 +126,24 @@ def test_find_trim_reports_caption_and_border() -> None:
     assert "caption_bottom" in trim.labels and "border" in trim.labels
     assert trim.apply(border(caption(pixels))).shape[:2] == pytest.approx((176, 320), abs=3)
     assert find_trim(pixels).is_empty
+
+
+def _shifted(inliers: int, dx: float) -> Verification:
+    transform = np.array([[1.0, 0.0, dx], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return Verification(inliers, inliers, transform, 0.5, 0.5, np.zeros((inliers, 2), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("others", "expected_row"),
+    [
+        ({2: _shifted(60, 40.0)}, 2),  # holds the whole claim, verifies as a match: chosen
+        ({2: _shifted(15, 40.0)}, 1),  # holds it but only a possible: the stronger verdict stays
+        ({2: _shifted(90, -150.0)}, 1),  # more inliers, holds no more of it: no reason to move
+    ],
+)
+def test_reported_frame_is_one_that_holds_the_whole_claim(others: dict[int, Verification], expected_row: int) -> None:
+    # A 200x100 claim; row 1 places its left half outside a 640x360 frame (x -100..100).
+    best = match._Verified(1, False, _shifted(74, -100.0))
+    picture = derive.Box(0, 0, 200, 100)
+    chosen = match._most_covering(best, {1: best.verification, **others}, picture, (640, 360), Verdict.MATCH)
+    assert chosen.row == expected_row
