@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from .media import RGBArray
 from .normalize import Trim
-from .verify import Verification, invert, map_points, warp_to_claim
+from .verify import OUTSIDE, Verification, invert, map_points, warp_to_claim
 
 #: A crop box covering at least this share of the frame's width and height is the whole frame.
 WHOLE_FRAME_SHARE = 0.97
@@ -92,7 +92,7 @@ def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, h
 ]:
     """The source's grey pixels as seen in claim coordinates, and where they exist."""
     grey = cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    warped = np.asarray(warp_to_claim(grey, transform, (width, height), -1.0), dtype=np.float32)
+    warped = np.asarray(warp_to_claim(grey, transform, (width, height), OUTSIDE), dtype=np.float32)
     return warped, np.asarray(warped >= 0)
 
 

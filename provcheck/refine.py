@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from .errors import MediaError
 from .media import RGBArray, open_footage
-from .verify import warp_to_claim
+from .verify import OUTSIDE, warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
 #: step is 0.5 s, so the true frame can lie a step beyond the outermost anchor).
@@ -207,7 +207,7 @@ class _ClaimView:
 
     def _warp(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float32]:
         """The frame seen in the claim's small coordinates; -1 where the frame does not reach."""
-        return warp_to_claim(frame.grey, frame.from_frame @ transform @ self.to_claim, self.size, -1.0)
+        return warp_to_claim(frame.grey, frame.from_frame @ transform @ self.to_claim, self.size, OUTSIDE)
 
     def _score(self, warped: NDArray[np.float32]) -> float:
         valid = warped >= 0

@@ -167,6 +167,12 @@ def invert(transform: NDArray[np.float64]) -> NDArray[np.float64]:
 WarpImage = NDArray[np.uint8] | NDArray[np.float32]
 
 
+#: Border value for warps whose uncovered pixels must be told apart: so negative that a
+#: pixel interpolated even 1/32 from outside the frame stays negative (OpenCV blends
+#: with 5-bit weights), where -1 let partly outside edge pixels pass as dark picture.
+OUTSIDE = -1.0e6
+
+
 def warp_to_claim(
     image: WarpImage, transform: NDArray[np.float64], size: tuple[int, int], border: float,
     interpolation: int = cv2.INTER_LINEAR,
