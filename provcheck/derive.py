@@ -96,7 +96,7 @@ def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, h
     return warped, np.asarray(warped >= 0)
 
 
-def _linear_fit(x: NDArray[np.float32], y: NDArray[np.float32]) -> tuple[float, float]:
+def linear_fit(x: NDArray[np.float32], y: NDArray[np.float32]) -> tuple[float, float]:
     """Least-squares y = slope * x + offset; a flat x (a uniform patch) gives slope 0.
 
     Closed form rather than ``np.polyfit``, which warns (an error under the test
@@ -129,7 +129,7 @@ class _Agreement:
         self.residual = np.full((height, width), np.inf, dtype=np.float32)
         self.limit = 0.0
         if self.usable:
-            slope, offset = _linear_fit(warped[mask], grey[mask])
+            slope, offset = linear_fit(warped[mask], grey[mask])
             self.residual = np.where(self.valid, np.abs(grey - (slope * warped + offset)), np.inf).astype(np.float32)
             self.limit = BAND_RESIDUAL_FACTOR * float(self.residual[mask].mean()) + BAND_RESIDUAL_SLACK
 

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .derive import linear_fit
 from .errors import MediaError
 from .media import RGBArray, open_footage
 from .verify import OUTSIDE, warp_to_claim
@@ -55,6 +56,12 @@ ECC_GAUSSIAN_SIZE = 3
 #: peak is this distinct and the shift is under this share of the claim's long side.
 PHASE_MIN_RESPONSE = 0.05
 PHASE_MAX_SHIFT_SHARE = 0.1
+#: Claim pixels whose best residual over all frames exceeds this many times the typical
+#: best residual (robust noise level), and this share of the claim's contrast, are
+#: "unexplained" and left out (when they are at most UNEXPLAINED_MAX_SHARE of it).
+UNEXPLAINED_NOISE_FACTOR = 6.0
+UNEXPLAINED_CONTRAST_SHARE = 0.5
+UNEXPLAINED_MAX_SHARE = 0.4
 #: Smallest absolute slack for the window, in correlation-error units (JPEG noise).
 WINDOW_MIN_SLACK = 0.002
 
@@ -155,6 +162,40 @@ class _ClaimView:
         #: maps the claim's small pixels to claim pixels
         self.to_claim = np.asarray(np.linalg.inv(to_small @ offset), dtype=np.float64)
         self.window = cv2.createHanningWindow(self.size, cv2.CV_64F)
+        #: the claim pixels compared (not the ones no frame explains: a logo, a player's controls)
+        self.used = np.ones((self.size[1], self.size[0]), dtype=bool)
+
+    def residual(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float32]:
+        """Per pixel |claim - (a * frame + b)| after the best linear tone fit; inf where the frame does not reach."""
+        warped = self._warp(frame, transform)
+        valid = warped >= 0
+        fitted = valid & self.used
+        if fitted.sum() < 16:
+            return np.full(warped.shape, np.inf, dtype=np.float32)
+        slope, offset = linear_fit(warped[fitted], self.grey[fitted])
+        return np.where(valid, np.abs(self.grey - (slope * warped + offset)), np.inf).astype(np.float32)
+
+    def exclude_unexplained(self, best_residual: NDArray[np.float32]) -> bool:
+        """Stop comparing the claim pixels that no decoded frame explains; True if any were found.
+
+        ``best_residual`` is each pixel's smallest residual over all frames. A moving
+        vehicle agrees with its own frame, so only what no frame shows stays large: a
+        logo, a watermark, a player's controls over the picture. On a low-contrast
+        claim (fog, haze) such an overlay holds most of the variance and would
+        otherwise decide the correlation for every frame alike.
+        """
+        finite = np.isfinite(best_residual)
+        if finite.sum() < 16:
+            return False
+        noise = 1.4826 * float(np.median(best_residual[finite]))
+        limit = max(UNEXPLAINED_NOISE_FACTOR * noise, UNEXPLAINED_CONTRAST_SHARE * float(self.grey.std()))
+        unexplained = finite & (best_residual > limit)
+        unexplained = cv2.dilate(unexplained.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        share = float(unexplained.mean())
+        if share == 0.0 or share > UNEXPLAINED_MAX_SHARE:
+            return False
+        self.used = ~unexplained
+        return True
 
     def frame(self, grey: NDArray[np.float32], transform: NDArray[np.float64]) -> _FrameView:
         """The frame prepared for comparison (``transform``, claim to frame, gives the scale)."""
@@ -184,7 +225,7 @@ class _ClaimView:
         filled = np.where(valid, warped, float(warped[valid].mean())).astype(np.float32)
         try:
             _, residual = cv2.findTransformECC(self.grey, filled, np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
-                                               ECC_CRITERIA, valid.astype(np.uint8), ECC_GAUSSIAN_SIZE)
+                                               ECC_CRITERIA, (valid & self.used).astype(np.uint8), ECC_GAUSSIAN_SIZE)
         except cv2.error:
             return None  # did not converge: keep the interpolated transform
         correction = np.vstack([np.asarray(residual, dtype=np.float64), [0.0, 0.0, 1.0]])
@@ -210,8 +251,8 @@ class _ClaimView:
         return warp_to_claim(frame.grey, frame.from_frame @ transform @ self.to_claim, self.size, OUTSIDE)
 
     def _score(self, warped: NDArray[np.float32]) -> float:
-        valid = warped >= 0
-        covered = float(valid.mean())
+        valid = (warped >= 0) & self.used
+        covered = float(valid.sum()) / max(1, int(self.used.sum()))
         if covered < 0.5:
             return 2.0
         a = _standardise(self.grey[valid])
@@ -239,6 +280,7 @@ def refine_time(
     end = min(anchors[-1].time_s, best_s + MAX_SPAN_S / 2) + SPAN_MARGIN_S
     view = _ClaimView(claim, picture)
     scored: list[_Scored] = []
+    best_residual = np.full(view.used.shape, np.inf, dtype=np.float32)
     try:
         container, stream = open_footage(path)
         with container:
@@ -257,11 +299,15 @@ def refine_time(
                 small = view.frame(grey, candidates[0])
                 error, transform = min(_scored_candidates(view, small, candidates), key=lambda pair: pair[0])
                 scored.append(_Scored(round(time_s, 6), int(round(time_s * rate)), error, transform, small))
+                best_residual = np.minimum(best_residual, view.residual(small, transform))
                 _keep_pixels(scored, frame)
     except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
         return None  # the file changed or is damaged since it was indexed: keep the sampled time
     if not scored:
         return None
+    if view.exclude_unexplained(best_residual):
+        for entry in scored:
+            entry.error = view.error(entry.small, entry.transform)
     _realign_best(view, scored)
     errors = np.array([entry.error for entry in scored])
     best_index = int(np.argmin(errors))

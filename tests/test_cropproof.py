@@ -263,3 +263,24 @@ def test_band_check_against_a_uniform_source_patch_does_not_fail() -> None:
     source = np.full((120, 160, 3), 128, np.uint8)
     agreement = derive._Agreement(claim, source, np.eye(3), derive.Box(0, 0, 160, 120))
     assert agreement.usable and np.isfinite(agreement.limit)
+
+
+@pytest.fixture(scope="module")
+def fog_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Index]:
+    """A pan under a thick drifting veil: low contrast, so an overlay holds most of a claim's variance."""
+    folder = tmp_path_factory.mktemp("fog")
+    path = folder / "fog.mp4"
+    synth.render_video(path, 11, style="color", size=(480, 272), duration_s=4.0, look="fog")
+    index = Index(folder / "index.sqlite")
+    index.add(path, title="Fog video")
+    return path, index
+
+
+@pytest.mark.parametrize("time_s", [1.64, 2.36, 3.08])
+def test_logo_over_a_low_contrast_claim_does_not_decide_its_frame(fog_video: tuple[Path, Index], time_s: float) -> None:
+    path, index = fog_video
+    frame, true_time = synth.extract_frame(path, time_s)
+    claim = synth.add_logo(synth.mirror(synth.crop(frame, (0.1, 0.2, 0.8, 0.75))), "@warfeed", "bottom-left", 0.9)
+    best = index.match(np.asarray(claim))[0]
+    assert best.verdict is Verdict.MATCH and best.derivation.mirrored
+    assert best.timestamp_s == pytest.approx(true_time, abs=0.041)
