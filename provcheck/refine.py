@@ -12,8 +12,9 @@ them, carried on past the outermost one (the last half second of a shot has no
 sampled frame after it), corrected by phase correlation for every frame, and aligned
 directly (ECC) for the best few and their neighbours. Only once aligned to a fraction
 of a pixel do moving things (a vehicle, an explosion, drifting smoke) decide between
-frames that local features cannot tell apart. Frames scoring nearly as well as the
-best form the reported window.
+frames that local features cannot tell apart. Claim pixels that no frame explains (a
+logo, a player's controls) are left out before the final comparison. Frames scoring
+nearly as well as the best form the reported window.
 """
 
 from __future__ import annotations
