@@ -172,10 +172,12 @@ def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[
     )
     trimmed = {"top": trim.top, "bottom": trim.bottom, "left": trim.left, "right": trim.right}
     for side, thickness, box, extent in sides:
-        if thickness < MIN_BAND_SHARE * extent:
+        # a band the trimmer found is reported however thin (it checked it is uniform)
+        trimmed_here = trimmed[side] > 0 and abs(trimmed[side] - thickness) <= max(4.0, 0.3 * thickness)
+        if thickness < MIN_BAND_SHARE * extent and not (trimmed_here and thickness >= 1):
             continue
         kind = "unexplained"
-        if trimmed[side] > 0 and abs(trimmed[side] - thickness) <= max(4.0, 0.3 * thickness):
+        if trimmed_here:
             kind = "caption_bar" if f"caption_{side}" in trim.labels else "border"
         regions.append(AddedRegion(kind, side, box))
     return regions

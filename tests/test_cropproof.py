@@ -284,3 +284,18 @@ def test_logo_over_a_low_contrast_claim_does_not_decide_its_frame(fog_video: tup
     best = index.match(np.asarray(claim))[0]
     assert best.verdict is Verdict.MATCH and best.derivation.mirrored
     assert best.timestamp_s == pytest.approx(true_time, abs=0.041)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_thin_border_is_reported_on_every_side(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index,
+                                               mirrored: bool) -> None:
+    # 10 px on a 980 px wide claim is 1 %: thinner than any band reported from the
+    # picture's extent alone, but the trimmer saw it on all four sides.
+    terrain = Image.open(photo[0].parent / "other.png").convert("RGB")
+    image = synth.mirror(terrain) if mirrored else terrain
+    claim = synth.add_border(image, 10, (20, 20, 20))
+    best = photo_index.match(np.asarray(claim))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Other still"
+    assert best.derivation.mirrored is mirrored
+    assert sorted(band.side for band in best.derivation.added if band.kind == "border") == [
+        "bottom", "left", "right", "top"]
