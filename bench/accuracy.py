@@ -63,7 +63,7 @@ TIME_TOLERANCE_S = 1.0
 #: Baseline thresholds are tuned so that at most this many negatives match.
 BASELINE_ALLOWED_FALSE_MATCHES = 0
 #: Crop areas of the crop edits, as a share of the frame.
-CROP_AREAS = {"crop90": 0.9, "crop60": 0.6, "crop35": 0.35}
+CROP_AREAS = {"crop90": 0.9, "crop60": 0.6, "crop35": 0.35, "crop10": 0.1}
 #: Aspect ratio of a crop is the frame's times a factor in this range.
 CROP_ASPECT_JITTER = (0.85, 1.18)
 ROTATION_RANGE_DEG = (2.0, 5.0)
@@ -93,11 +93,12 @@ class Settings:
     calibration_positives_per_row: int
     calibration_negatives_per_row: int
     downscale_width: int
+    thumbnail_width: int  # the "thumbnail" edit (a 10 % crop of a full-size frame is ~200 px wide)
     negative_row_stride: int = 1  # negatives are made for every n-th edit row only
 
 
-FULL = Settings("full", (640, 352), (1024, 640), 8.0, 8, 4, 2, 3, 480)
-QUICK = Settings("quick", (320, 176), (512, 320), 4.0, 1, 1, 1, 1, 240, negative_row_stride=2)
+FULL = Settings("full", (640, 352), (1024, 640), 8.0, 8, 4, 2, 3, 480, 160)
+QUICK = Settings("quick", (320, 176), (512, 320), 4.0, 1, 1, 1, 1, 240, 80, negative_row_stride=2)
 
 
 # --------------------------------------------------------------------------- corpus
@@ -326,6 +327,11 @@ def _edit_downscale(pic: Picture, rng: np.random.Generator, settings: Settings) 
     pic.notes.append(f"downscale {pic.image.width}px")
 
 
+def _edit_thumbnail(pic: Picture, rng: np.random.Generator, settings: Settings) -> None:
+    pic.image = synth.downscale(pic.image, settings.thumbnail_width)
+    pic.notes.append(f"thumbnail {pic.image.width}px")
+
+
 def _edit_screenshot(pic: Picture, rng: np.random.Generator, settings: Settings) -> None:
     style = "phone" if rng.random() < 0.5 else "player"
     pic.image = synth.screenshot(pic.image, style, "@mod_news" if style == "phone" else "Video player",
@@ -339,7 +345,7 @@ EDITS: dict[str, EditFn] = {
     **{name: _edit_crop(area) for name, area in CROP_AREAS.items()},
     "mirror": _edit_mirror, "rotate": _edit_rotate, "caption": _edit_caption, "border": _edit_border,
     "logo": _edit_logo, "contrast": _edit_contrast, "grayscale": _edit_grayscale, "jpeg": _edit_jpeg,
-    "downscale": _edit_downscale, "screenshot": _edit_screenshot,
+    "downscale": _edit_downscale, "thumbnail": _edit_thumbnail, "screenshot": _edit_screenshot,
 }
 #: Edits that move the picture inside the source: they must come before any band or UI is added.
 GEOMETRIC_EDITS = frozenset({*CROP_AREAS, "mirror", "rotate"})
@@ -372,6 +378,8 @@ ROWS = (
     EditRow("crop 35 %", "hard", ("crop35",)),
     EditRow("crop 35 %+caption+JPEG", "hard", ("crop35", "caption", "jpeg")),
     EditRow("screenshot (UI chrome)", "hard", ("screenshot",)),
+    # appended last so that the claims of the rows above stay the same for a given seed
+    EditRow("crop 10 %+thumbnail+JPEG", "hard", ("crop10", "thumbnail", "jpeg")),
 )
 
 
@@ -1007,7 +1015,8 @@ def header_lines(args: argparse.Namespace, settings: Settings) -> list[str]:
         f"stills {settings.still_size[0]}x{settings.still_size[1]}, claims per edit row: "
         f"{settings.positives_per_row} positive + {settings.negatives_per_row} negative"
         f"{'' if settings.negative_row_stride == 1 else f' (negatives for 1 row in {settings.negative_row_stride})'}, "
-        f"downscale to {settings.downscale_width} px, rotation tolerance {ROTATION_TOLERANCE_DEG:g} deg",
+        f"downscale to {settings.downscale_width} px, thumbnail {settings.thumbnail_width} px, "
+        f"rotation tolerance {ROTATION_TOLERANCE_DEG:g} deg",
     ]
 
 
