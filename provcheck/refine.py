@@ -19,7 +19,7 @@ nearly as well as the best form the reported window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +135,11 @@ def _area_resize(image: NDArray[np.float32], size: tuple[int, int]) -> tuple[NDA
     return resized, to_result
 
 
+def _filled(warped: NDArray[np.float32], valid: NDArray[np.bool_], dtype: type[np.floating]) -> NDArray[np.floating]:
+    """``warped`` with its uncovered pixels set to the covered ones' mean (for FFT and ECC)."""
+    return np.where(valid, warped, float(warped[valid].mean())).astype(dtype)
+
+
 class _FrameView:
     """A decoded frame, grey and shrunk to about the claim's comparison scale."""
 
@@ -166,9 +171,11 @@ class _ClaimView:
         #: the claim pixels compared (not the ones no frame explains: a logo, a player's controls)
         self.used = np.ones((self.size[1], self.size[0]), dtype=bool)
 
-    def residual(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float32]:
-        """Per pixel |claim - (a * frame + b)| after the best linear tone fit; inf where the frame does not reach."""
-        warped = self._warp(frame, transform)
+    def residual(self, warped: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Per pixel |claim - (a * frame + b)| after the best linear tone fit; inf where the frame does not reach.
+
+        ``warped`` is the frame seen in the claim's small coordinates (:meth:`warp`).
+        """
         valid = warped >= 0
         fitted = valid & self.used
         if fitted.sum() < 16:
@@ -204,13 +211,8 @@ class _ClaimView:
         return _FrameView(grey, float(np.sqrt(abs(np.linalg.det(linear)))))
 
     def error(self, frame: _FrameView, transform: NDArray[np.float64]) -> float:
-        """1 - normalised cross-correlation of the claim and the frame warped onto it.
-
-        Claim pixels that the frame does not cover count as fully wrong: on a pan over
-        a still scene every frame aligns equally well where it overlaps the claim, and
-        only coverage tells the frame the claim was grabbed from.
-        """
-        return self._score(self._warp(frame, transform))
+        """1 - normalised cross-correlation of the claim and the frame warped onto it (see :meth:`score`)."""
+        return self.score(self.warp(frame, transform))
 
     def realign(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float64] | None:
         """``transform`` corrected by direct (ECC) alignment of the frame onto the claim, or None.
@@ -219,39 +221,49 @@ class _ClaimView:
         zoom or an uneven pan, which is as much as a moving vehicle: the exact frame
         only stands out once aligned to a fraction of a pixel.
         """
-        warped = self._warp(frame, transform)
+        warped = self.warp(frame, transform)
         valid = warped >= 0
         if valid.mean() < 0.5:
             return None
-        filled = np.where(valid, warped, float(warped[valid].mean())).astype(np.float32)
         try:
-            _, residual = cv2.findTransformECC(self.grey, filled, np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
-                                               ECC_CRITERIA, (valid & self.used).astype(np.uint8), ECC_GAUSSIAN_SIZE)
+            _, residual = cv2.findTransformECC(self.grey, _filled(warped, valid, np.float32),
+                                               np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE, ECC_CRITERIA,
+                                               (valid & self.used).astype(np.uint8), ECC_GAUSSIAN_SIZE)
         except cv2.error:
             return None  # did not converge: keep the interpolated transform
-        correction = np.vstack([np.asarray(residual, dtype=np.float64), [0.0, 0.0, 1.0]])
-        corrected: NDArray[np.float64] = transform @ self.to_claim @ correction @ np.linalg.inv(self.to_claim)
-        return corrected
+        return self._corrected(transform, np.vstack([np.asarray(residual, dtype=np.float64), [0.0, 0.0, 1.0]]))
 
-    def shift(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``transform`` corrected by the translation phase correlation finds (a cheap first realignment)."""
-        warped = self._warp(frame, transform)
+    def shift(self, warped: NDArray[np.float32], transform: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``transform`` corrected by the translation phase correlation finds (a cheap first realignment).
+
+        ``warped`` is the frame seen through ``transform`` (:meth:`warp`). Returns
+        ``transform`` itself when there is nothing trustworthy to correct.
+        """
         valid = warped >= 0
         if valid.mean() < 0.5:
             return transform
-        filled = np.where(valid, warped, float(warped[valid].mean())).astype(np.float64)
-        (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), filled, self.window)
+        (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), _filled(warped, valid, np.float64),
+                                                self.window)
         if response < PHASE_MIN_RESPONSE or max(abs(dx), abs(dy)) > PHASE_MAX_SHIFT_SHARE * max(self.size):
             return transform
-        correction = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], dtype=np.float64)
-        shifted: NDArray[np.float64] = transform @ self.to_claim @ correction @ np.linalg.inv(self.to_claim)
-        return shifted
+        return self._corrected(transform, np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], dtype=np.float64))
 
-    def _warp(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float32]:
-        """The frame seen in the claim's small coordinates; -1 where the frame does not reach."""
+    def warp(self, frame: _FrameView, transform: NDArray[np.float64]) -> NDArray[np.float32]:
+        """The frame seen in the claim's small coordinates; OUTSIDE where the frame does not reach."""
         return warp_to_claim(frame.grey, frame.from_frame @ transform @ self.to_claim, self.size, OUTSIDE)
 
-    def _score(self, warped: NDArray[np.float32]) -> float:
+    def _corrected(self, transform: NDArray[np.float64], correction: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``transform`` after a correction found in the claim's small coordinates."""
+        corrected: NDArray[np.float64] = transform @ self.to_claim @ correction @ np.linalg.inv(self.to_claim)
+        return corrected
+
+    def score(self, warped: NDArray[np.float32]) -> float:
+        """1 - normalised cross-correlation of the claim and ``warped`` (:meth:`warp`).
+
+        Claim pixels that the frame does not cover count as fully wrong: on a pan over
+        a still scene every frame aligns equally well where it overlaps the claim, and
+        only coverage tells the frame the claim was grabbed from.
+        """
         valid = (warped >= 0) & self.used
         covered = float(valid.sum()) / max(1, int(self.used.sum()))
         if covered < 0.5:
@@ -283,25 +295,16 @@ def refine_time(
     scored: list[_Scored] = []
     best_residual = np.full(view.used.shape, np.inf, dtype=np.float32)
     try:
-        container, stream = open_footage(path)
-        with container:
-            stream.thread_type = "AUTO"
-            rate = float(stream.average_rate or stream.base_rate or 25)
-            if start > 0 and stream.time_base is not None:
-                container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                if frame.time is None or frame.time < start - 1e-6:
-                    continue
-                time_s = float(frame.time)
-                if time_s > end + 1e-6:
-                    break
-                candidates = _transforms_at(anchors, time_s)
-                grey = np.asarray(frame.to_ndarray(format="gray"), dtype=np.float32)
-                small = view.frame(grey, candidates[0])
-                error, transform = min(_scored_candidates(view, small, candidates), key=lambda pair: pair[0])
-                scored.append(_Scored(round(time_s, 6), int(round(time_s * rate)), error, transform, small))
-                best_residual = np.minimum(best_residual, view.residual(small, transform))
-                _keep_pixels(scored, frame)
+        for frame, time_s, rate in _decoded(path, start):
+            if time_s > end + 1e-6:
+                break
+            candidates = _transforms_at(anchors, time_s)
+            grey = np.asarray(frame.to_ndarray(format="gray"), dtype=np.float32)
+            small = view.frame(grey, candidates[0])
+            error, transform, warped = _best_candidate(view, small, candidates)
+            scored.append(_Scored(round(time_s, 6), int(round(time_s * rate)), error, transform, small))
+            best_residual = np.minimum(best_residual, view.residual(warped))
+            _keep_pixels(scored, frame)
     except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
         return None  # the file changed or is damaged since it was indexed: keep the sampled time
     if not scored:
@@ -329,28 +332,42 @@ def refine_time(
 def decode_frame(path: Path, time_s: float) -> RGBArray | None:
     """The frame of ``path`` presented at ``time_s`` (decoded again: its pixels were not kept)."""
     try:
-        container, stream = open_footage(path)
-        with container:
-            if time_s > 0 and stream.time_base is not None:
-                container.seek(int(time_s / stream.time_base), stream=stream, backward=True, any_frame=False)
-            for frame in container.decode(stream):
-                if frame.time is not None and frame.time >= time_s - 1e-6:
-                    return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        for frame, _, _ in _decoded(path, time_s):
+            return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
     except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
         return None
     return None
 
 
-def _scored_candidates(view: _ClaimView, frame: _FrameView, candidates: Sequence[NDArray[np.float64]]
-                       ) -> list[tuple[float, NDArray[np.float64]]]:
-    """Each candidate transform and its phase-corrected twin, with their errors."""
-    scored = []
+def _decoded(path: Path, start_s: float) -> Iterator[tuple[av.VideoFrame, float, float]]:
+    """Frames of ``path`` from ``start_s`` on, with their time and the stream's frame rate (seeks first)."""
+    container, stream = open_footage(path)
+    with container:
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.base_rate or 25)
+        if start_s > 0 and stream.time_base is not None:
+            container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            if frame.time is not None and frame.time >= start_s - 1e-6:
+                yield frame, float(frame.time), rate
+
+
+def _best_candidate(view: _ClaimView, frame: _FrameView, candidates: Sequence[NDArray[np.float64]]
+                    ) -> tuple[float, NDArray[np.float64], NDArray[np.float32]]:
+    """The best of the candidate transforms and their phase-corrected twins: (error, transform, warped frame)."""
+    best: tuple[float, NDArray[np.float64], NDArray[np.float32]] | None = None
     for candidate in candidates:
-        scored.append((view.error(frame, candidate), candidate))
-        shifted = view.shift(frame, candidate)
+        warped = view.warp(frame, candidate)
+        tried = [(view.score(warped), candidate, warped)]
+        shifted = view.shift(warped, candidate)
         if shifted is not candidate:
-            scored.append((view.error(frame, shifted), shifted))
-    return scored
+            shifted_warp = view.warp(frame, shifted)
+            tried.append((view.score(shifted_warp), shifted, shifted_warp))
+        for entry in tried:
+            if best is None or entry[0] < best[0]:
+                best = entry
+    assert best is not None  # there is always at least one candidate
+    return best
 
 
 @dataclass
