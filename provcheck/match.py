@@ -404,9 +404,13 @@ class MatchEngine:
         nearby: dict[int, Verification] = {}
         if source.kind == "video" and self._refine:
             claim_features = features.claims[found.mirrored]
-            nearby = self._verify_source(source.id, found, claim_features, features.votes[found.mirrored])
-            found = _most_covering(found, nearby, geometry.picture_px, frame_size, verdict)
-            geometry = derive.geometry(found.verification, trim, claim_size, frame_size)
+            holds = _coverage(found.verification.transform, geometry.picture_px, frame_size) >= FULL_COVERAGE
+            # the whole video is searched for a better frame only when the best one does not hold the claim
+            nearby = self._verify_source(source.id, found, claim_features, features.votes[found.mirrored],
+                                         radius_s=ANCHOR_RADIUS_S if holds else None)
+            if not holds:
+                found = _most_covering(found, nearby, geometry.picture_px, frame_size, verdict)
+                geometry = derive.geometry(found.verification, trim, claim_size, frame_size)
         row = found.row
         verification = found.verification
         timestamp = self._time(row)
@@ -420,8 +424,8 @@ class MatchEngine:
                 # A band the trimmer missed (a caption over fog) agrees with no frame and
                 # blurs every comparison alike: seen against the refined frame's pixels,
                 # it is left out and the time refined again.
-                checked = derive.geometry(replace(verification, transform=refined.transform), trim,
-                                          (view.shape[1], view.shape[0]), frame_size, view, refined.pixels)
+                checked = derive.geometry(replace(verification, transform=refined.transform), trim, claim_size,
+                                          frame_size, view, refined.pixels)
                 picture = checked.picture_px
                 if (any(band.kind != "padding" for band in checked.added)
                         and picture.w * picture.h < REFINE_AGAIN_PICTURE_SHARE * geometry.picture_px.w
@@ -433,11 +437,11 @@ class MatchEngine:
                 exact = verify(claim_features, extract(refined.pixels))
                 if exact is not None and exact.inliers >= verification.inliers * ANCHOR_INLIER_SHARE:
                     verification = exact
-                    geometry = derive.geometry(verification, trim, (view.shape[1], view.shape[0]), frame_size)
+                    geometry = derive.geometry(verification, trim, claim_size, frame_size)
         elif source.kind == "image":
             source_pixels = _load_source_pixels(source)
         if source_pixels is not None:
-            geometry = derive.geometry(verification, trim, (view.shape[1], view.shape[0]), frame_size, view,
+            geometry = derive.geometry(verification, trim, claim_size, frame_size, view,
                                        source_pixels)
         tone = None
         if source_pixels is not None:
@@ -478,19 +482,23 @@ class MatchEngine:
         return claim_keypoints >= TEXTURED_KEYPOINTS and len(self._features[row]) >= TEXTURED_KEYPOINTS
 
     def _verify_source(
-        self, source_id: int, found: _Verified, claim: LocalFeatures, votes: NDArray[np.float64]
+        self, source_id: int, found: _Verified, claim: LocalFeatures, votes: NDArray[np.float64],
+        radius_s: float | None,
     ) -> dict[int, Verification]:
         """Verifications of the claim against the source's sampled frames that drew enough votes.
 
-        The shortlist verifies at most a few frames per source; the frame with the most
-        inliers is not always the one the claim was cut from (on a pan, an earlier frame
-        can show a well-textured part of the crop while the rest lies outside it).
+        Within ``radius_s`` of the best frame (None: anywhere in the video). The shortlist
+        verifies at most a few frames per source; the frame with the most inliers is not
+        always the one the claim was cut from (on a pan, an earlier frame can show a
+        well-textured part of the crop while the rest lies outside it).
         """
         table = self._tables["pdq"]
         rows = np.flatnonzero(table.source_ids == source_id)
         strongest = float(votes[rows].max()) if rows.size else 0.0
+        best_time = float(table.times_s[found.row])
         voted = [int(row) for row in rows[np.argsort(-votes[rows], kind="stable")]
-                 if votes[row] >= ANCHOR_VOTE_SHARE * strongest and int(row) in self._features]
+                 if votes[row] >= ANCHOR_VOTE_SHARE * strongest and int(row) in self._features
+                 and (radius_s is None or abs(float(table.times_s[row]) - best_time) <= radius_s)]
         checked = {found.row: found.verification}
         for row in voted[:SOURCE_VERIFY_FRAMES]:
             if row not in checked:
