@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from .features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, pack, unpack
+from .features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, pack, readable_signature, unpack
 from .hashing import HASHERS, hasher_signature
 
 SCHEMA_VERSION = 2
@@ -329,7 +329,7 @@ class SQLiteStore:
                 f"{hasher_signature()}; re-index the sources into a new index"
             )
         stored_features = json.loads(meta.get("features", "null"))
-        if stored_features != extractor_signature():
+        if not readable_signature(stored_features):
             raise IndexMismatchError(
                 f"{self.path}: index was built with local features {stored_features}, this provcheck uses "
                 f"{extractor_signature()}; re-index the sources into a new index"

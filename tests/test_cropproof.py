@@ -299,3 +299,30 @@ def test_thin_border_is_reported_on_every_side(photo: tuple[Path, NDArray[np.uin
     assert best.derivation.mirrored is mirrored
     assert sorted(band.side for band in best.derivation.added if band.kind == "border") == [
         "bottom", "left", "right", "top"]
+
+
+def test_crops_of_soft_cloud_beside_textured_ground_verify() -> None:
+    """Every grid cell keeps its own keypoints: clouds next to sharp terrain are not starved.
+
+    A global detector threshold spent the whole keypoint budget on the terrain under
+    the horizon, and crops of the sky found nothing to match (0 of 10 verified).
+    """
+    from provcheck.features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, QUERY_MIN_SIDE
+    from provcheck.verify import map_points, verify
+
+    located = []
+    for seed in (1, 2, 3, 4, 5):
+        frame = synth.render_frame(seed, size=(640, 352), t_s=1.0, look="sky", duration_s=4.0)
+        stored = extract(frame)
+        for left in (32, 288):  # a quarter of the frame, all above the horizon
+            top = 18
+            claim = frame[top:top + 176, left:left + 320]
+            found = verify(extract(claim, max_side=QUERY_MAX_SIDE, wanted=QUERY_KEYPOINTS, min_side=QUERY_MIN_SIDE),
+                           stored)
+            if found is None or found.inliers < 12:
+                continue
+            corners = np.array([[0.0, 0.0], [claim.shape[1], claim.shape[0]]])
+            expected = corners + [left, top]
+            located.append(float(np.abs(map_points(found.transform, corners) - expected).max()))
+    assert len(located) >= 4, f"only {len(located)} of 10 sky crops verified"
+    assert max(located) < 4.0

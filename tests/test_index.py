@@ -127,6 +127,26 @@ def test_newer_schema_or_other_hashers_are_refused(index_path: Path) -> None:
         SQLiteStore(index_path)
 
 
+@pytest.mark.parametrize(("features", "readable"), [
+    ('{"name": "sift", "version": 1, "max_side": 960, "keypoints": 1000, "descriptor": "uint8x128"}', True),
+    ('{"name": "orb", "version": 1, "descriptor": "bits256"}', False),
+])
+def test_older_extractor_is_read_other_descriptors_are_refused(index_path: Path, features: str,
+                                                               readable: bool) -> None:
+    store = SQLiteStore(index_path, create=True)
+    record = store.add_source(new_source(), [frame_record(n) for n in range(3)])
+    store.close()
+    conn = sqlite3.connect(index_path)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'features'", (features,))
+    conn.commit()
+    conn.close()
+    if readable:
+        assert SQLiteStore(index_path).list_sources() == [record]
+    else:
+        with pytest.raises(IndexMismatchError, match="re-index"):
+            SQLiteStore(index_path)
+
+
 def test_api_add_list_remove(index_path: Path, pan_clip: Path, still_path: Path) -> None:
     with Index(index_path) as index:
         video = index.add(pan_clip, title="Pan", url="https://v.example/1", published="2016-06-30", notes="n")
