@@ -137,7 +137,11 @@ class Frame:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video's main stream."""
+    """What the container says about a video's main stream.
+
+    ``width`` and ``height`` are those of the picture as displayed: phone footage is
+    often stored sideways with a display rotation, and frames are decoded upright.
+    """
 
     width: int
     height: int
@@ -656,7 +660,39 @@ def probe_video(path: Path) -> VideoInfo:
         raise MediaError(f"{path}: video lasts {duration_s:.0f} s, above the limit of {MAX_VIDEO_DURATION_S:.0f} s")
     if frame_rate is not None and not (math.isfinite(frame_rate) and frame_rate > 0):
         frame_rate = None
+    if _first_frame_turns(path) % 2:
+        width, height = height, width
     return VideoInfo(width, height, duration_s, frame_rate, frames)
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that display ``frame`` upright (its display matrix's rotation)."""
+    rotation = getattr(frame, "rotation", 0) or 0  # PyAV < 14 does not expose the display matrix
+    try:
+        return int(round(float(rotation) / 90.0)) % 4
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _first_frame_turns(path: Path) -> int:
+    """Quarter turns of the first decodable frame; 0 when none decodes (decoding reports that later)."""
+    try:
+        with _open_container(path) as container:
+            stream = _video_stream(container)
+            if stream is None:
+                return 0
+            for frame in container.decode(stream):
+                return _quarter_turns(frame)
+    except Exception:  # damaged data: sample_video names the problem when it decodes
+        return 0
+    return 0
+
+
+def upright_pixels(frame: av.VideoFrame, format: str = "rgb24") -> NDArray[np.uint8]:
+    """A decoded frame's pixels as a player displays them (turned by the display rotation)."""
+    pixels = np.asarray(frame.to_ndarray(format=format), dtype=np.uint8)
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
 def _thumbnail(frame: av.VideoFrame) -> NDArray[np.float32]:
@@ -769,7 +805,7 @@ def _decode_samples(
                     next_sample_s = base
                 if keep:
                     kept_thumb = thumb
-                    yield decoded, time_s, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                    yield decoded, time_s, upright_pixels(frame)
                 last_time_s = time_s
                 decoded += 1
     except MediaError:

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from .derive import linear_fit
 from .errors import MediaError
-from .media import RGBArray, open_footage
+from .media import RGBArray, open_footage, upright_pixels
 from .verify import OUTSIDE, warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
@@ -299,7 +299,7 @@ def refine_time(
             if time_s > end + 1e-6:
                 break
             candidates = _transforms_at(anchors, time_s)
-            grey = np.asarray(frame.to_ndarray(format="gray"), dtype=np.float32)
+            grey = upright_pixels(frame, "gray").astype(np.float32)
             small = view.frame(grey, candidates[0])
             error, transform, warped = _best_candidate(view, small, candidates)
             scored.append(_Scored(round(time_s, 6), int(round(time_s * rate)), error, transform, small))
@@ -333,7 +333,7 @@ def decode_frame(path: Path, time_s: float) -> RGBArray | None:
     """The frame of ``path`` presented at ``time_s`` (decoded again: its pixels were not kept)."""
     try:
         for frame, _, _ in _decoded(path, time_s):
-            return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            return upright_pixels(frame)
     except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
         return None
     return None
@@ -392,7 +392,7 @@ def _keep_pixels(scored: list[_Scored], frame: av.VideoFrame) -> None:
         if worst.error <= newest.error:
             return
         worst.rgb = None
-    newest.rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+    newest.rgb = upright_pixels(frame)
 
 
 def _realign_best(view: _ClaimView, scored: list[_Scored]) -> None:

@@ -39,14 +39,21 @@ def encode_clip(
     fps: int = CLIP_FPS,
     pts: Sequence[int] | None = None,
     time_base: Fraction | None = None,
+    display_rotation: int = 0,
 ) -> Path:
-    """Encode RGB frames as single-threaded H.264 MP4; ``pts`` in ``time_base`` units for VFR."""
+    """Encode RGB frames as single-threaded H.264 MP4; ``pts`` in ``time_base`` units for VFR.
+
+    ``display_rotation`` (degrees counter-clockwise) is written as the container's display
+    matrix, as phones do for footage shot upright on a sideways sensor.
+    """
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
         stream.thread_count = 1
         stream.options = {"crf": "18"}
+        if display_rotation:
+            stream.set_display_rotation(display_rotation)
         if time_base is not None:
             stream.codec_context.time_base = time_base
         for number, pixels in enumerate(frames):

@@ -147,3 +147,23 @@ def test_reported_frame_is_one_that_holds_the_whole_claim(others: dict[int, Veri
     picture = derive.Box(0, 0, 200, 100)
     chosen = match._most_covering(best, {1: best.verification, **others}, picture, (640, 360), Verdict.MATCH)
     assert chosen.row == expected_row
+
+
+def test_phone_footage_with_display_rotation_is_matched_upright(tmp_path: Path) -> None:
+    """Frames are indexed as displayed: an upright crop is not reported as rotated 90 degrees."""
+    from conftest import encode_clip, pan_frames
+
+    stored = pan_frames(21, 50)
+    clip = encode_clip(tmp_path / "portrait.mp4", stored, display_rotation=-90)
+    index = Index(tmp_path / "index.sqlite")
+    record = index.add(clip, title="Phone video")
+    assert (record.width, record.height) == (stored[0].shape[0], stored[0].shape[1])
+    upright = np.rot90(frame_at(clip, 30), -1)  # a player turns it clockwise
+    height, width = upright.shape[:2]
+    claim = upright[height // 4: height // 4 + height // 2, width // 5: width // 5 + width // 2]
+    best = index.match(np.ascontiguousarray(claim))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Phone video"
+    assert best.timestamp_s == pytest.approx(30 / 25, abs=0.041)
+    assert abs(best.derivation.rotation_deg or 0.0) < 1.0
+    assert best.derivation.crop is not None
+    assert best.derivation.crop.x == pytest.approx(0.2, abs=0.02) and best.derivation.crop.y == pytest.approx(0.25, abs=0.02)

@@ -62,6 +62,20 @@ def test_probe_reports_size_and_duration(pan_clip: Path) -> None:
     assert info.frame_rate == pytest.approx(25)
 
 
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_video_display_rotation_is_applied(tmp_path: Path, rotation: int) -> None:
+    frames = pan_frames(4, 6)
+    clip = encode_clip(tmp_path / "phone.mp4", frames, display_rotation=rotation)
+    stored_height, stored_width = frames[0].shape[:2]
+    info = probe_video(clip)
+    expected_size = (stored_height, stored_width) if rotation % 180 else (stored_width, stored_height)
+    assert (info.width, info.height) == expected_size
+    for frame in sample_video(clip, fps=2.0):
+        upright = np.rot90(frames[frame.index], rotation // 90)
+        assert frame.pixels.shape == upright.shape
+        assert np.abs(frame.pixels.astype(int) - upright).mean() < 4
+
+
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     pixels = texture(9, 60, 100)
     image = Image.fromarray(pixels)
