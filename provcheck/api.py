@@ -23,7 +23,7 @@ import platformdirs
 from PIL import Image
 
 from .errors import DuplicateSourceError, MediaError, ProvcheckError
-from .features import OverlayDetector, extract
+from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract
 from .fetch import FetchPolicy, fetch, is_url
 from .hashing import HASHERS
 from .index import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
@@ -84,14 +84,15 @@ def parse_published(value: str | None) -> str | None:
 
 
 def fingerprint(frame: Frame, with_features: bool = True) -> FrameRecord:
-    """Compute every hasher's hash of one frame, and its local features."""
+    """Compute every hasher's hash of one frame, and its local features (more of them for a still)."""
     values = {hasher.name: hasher.compute(frame.pixels) for hasher in HASHERS}
+    keypoints = STILL_KEYPOINTS if frame.time_s is None else INDEX_KEYPOINTS
     return FrameRecord(
         frame_number=frame.index,
         time_s=frame.time_s,
         hashes={name: value.packed for name, value in values.items()},
         pdq_quality=values["pdq"].quality,
-        features=extract(frame.pixels) if with_features else None,
+        features=extract(frame.pixels, wanted=keypoints) if with_features else None,
     )
 
 

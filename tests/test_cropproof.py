@@ -70,6 +70,19 @@ def test_tenth_of_the_frame_crop_with_caption_and_recompression(photo: tuple[Pat
     assert caption.y + caption.h == pytest.approx(1.0, abs=0.01) and 0.08 <= caption.h <= 0.16
 
 
+@pytest.mark.parametrize("corner", [(558, 253), (335, 107), (201, 16), (49, 6), (114, 323), (426, 363)])
+def test_tenth_of_a_still_as_a_tiny_thumbnail(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index,
+                                              corner: tuple[int, int]) -> None:
+    """A still keeps enough keypoints that a tenth of it, 120 px wide and recompressed, still verifies."""
+    box = (*corner, 304, 202)
+    claim = synth.jpeg(synth.downscale(crop_px(photo[1], box), 120), 50)
+    best = photo_index.match(np.asarray(claim))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Press photo"
+    found = best.derivation.crop_px
+    assert found is not None
+    assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 8
+
+
 def test_mirrored_crop_says_mirrored(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index) -> None:
     box = (200, 100, 400, 300)
     claim = np.ascontiguousarray(crop_px(photo[1], box)[:, ::-1])
