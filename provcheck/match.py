@@ -9,7 +9,10 @@ Two stages, as the field does it:
 2. **Verification.** Each shortlisted frame is checked geometrically (RANSAC on
    matched keypoints, :mod:`provcheck.verify`); a verified transform gives the crop
    box, rotation, mirroring and added bands (:mod:`provcheck.derive`) and, for
-   videos, the exact frame (:mod:`provcheck.refine`).
+   videos, the exact frame (:mod:`provcheck.refine`). The source's pixels, warped
+   by that transform, must then reproduce the claim's picture, not only the few
+   places where the inliers lie (:mod:`provcheck.agreement`): a shared watermark,
+   logo or HUD gives inliers, never a picture that agrees everywhere.
 
 A source's verdict comes from the stronger of the two kinds of evidence. Every
 threshold is a named constant below with the measurement it comes from.
@@ -25,13 +28,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import derive
+from .agreement import PixelAgreement, pixel_agreement
 from .errors import MediaError
 from .features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, QUERY_MIN_SIDE, LocalFeatures, extract
 from .hashing import HASHERS, hamming_distances
 from .index import HashTable, IndexStore, SourceRecord
 from .media import Frame, RGBArray, load_image
 from .normalize import Trim, find_trim
-from .refine import Anchor, refine_time
+from .refine import Anchor, decode_frame, refine_time
 from .results import (
     AddedBand,
     ClaimResult,
@@ -114,6 +118,29 @@ TEXTURED_KEYPOINTS = 150
 #: Logistic slope of feature confidence in inliers: 0.5 at MATCH_INLIERS, ~0.96 at +20.
 CONFIDENCE_INLIER_SLOPE = 6.5
 
+# --- pixel agreement --------------------------------------------------------------
+
+#: Share of the claim's structured cells that the warped source reproduces
+#: (:mod:`provcheck.agreement`). Measured before it was used: bench seed 2024 (sampled
+#: frames, before refinement): true sources 0.78-1.0 (143 claims), other sources' chance
+#: transforms 0-0.36; an agency watermark shared by unrelated claims and eight indexed
+#: stills: 0-0.17 at 12-62 inliers (each of those was a `match` on inliers alone);
+#: photos of a screen (bezel and perspective around the picture): 0.44-0.72. At or
+#: above AGREEMENT_CONFIRMS a verified transform (>= POSSIBLE_INLIERS) is a match;
+#: under AGREEMENT_REFUTES it is no evidence; in between, at most possible.
+AGREEMENT_CONFIRMS = 0.5
+AGREEMENT_REFUTES = 0.3
+#: Fewer judged cells than this (a claim that is mostly flat sky) cannot be judged:
+#: the inliers alone decide.
+AGREEMENT_MIN_CELLS = 8
+#: One picture of a collage (or a picture-in-picture) is cut from a larger frame whose
+#: warp spills over its neighbours, so it is also judged on its own, inside the picture
+#: box the derivation found: confirmed when that box holds at least INSET_MIN_CELLS
+#: judged cells and INSET_CONFIRMS of them agree (collage pictures: 12-30 cells, all
+#: agreeing; the picture box grown around a shared watermark: at most 0.54 of 12-18).
+INSET_MIN_CELLS = 10
+INSET_CONFIRMS = 0.8
+
 
 def hash_evidence(distance_bits: NDArray[np.int32] | int, bits: int) -> NDArray[np.float64]:
     """Agreement beyond chance of hashes at a Hamming distance, in standard deviations."""
@@ -179,6 +206,30 @@ def feature_verdict(verification: Verification | None) -> Verdict:
 def feature_confidence(verification: Verification) -> float:
     """Logistic in the inlier count: 0.5 at :data:`MATCH_INLIERS`."""
     return 1.0 / (1.0 + math.exp(-(verification.inliers - MATCH_INLIERS) / CONFIDENCE_INLIER_SLOPE))
+
+
+def agreed_verdict(
+    geometric: Verdict, agreement: PixelAgreement | None, picture: tuple[float, float, float, float]
+) -> tuple[Verdict, float | None]:
+    """A geometric verdict confirmed, raised or refuted by pixel agreement, and the share that decided.
+
+    Unchanged (share None) when there are no source pixels or too few cells with
+    structure to judge. ``picture`` is the claim's picture box from the derivation.
+    """
+    if geometric is Verdict.NONE or agreement is None:
+        return geometric, None
+    judged, _ = agreement.counts()
+    if judged < AGREEMENT_MIN_CELLS:
+        return geometric, None
+    share = agreement.share()
+    inset_judged, _ = agreement.counts(picture)
+    if inset_judged >= INSET_MIN_CELLS and agreement.share(picture) >= INSET_CONFIRMS:
+        return Verdict.MATCH, max(share, agreement.share(picture))
+    if share >= AGREEMENT_CONFIRMS:
+        return Verdict.MATCH, share
+    if share < AGREEMENT_REFUTES:
+        return Verdict.NONE, share
+    return Verdict.POSSIBLE, share
 
 
 @dataclass(frozen=True)
@@ -370,7 +421,9 @@ class MatchEngine:
         if geometric is Verdict.NONE and hash_verdict is Verdict.NONE:
             return None
         if best_verified is not None and geometric.rank >= hash_verdict.rank:
-            return self._feature_match(source, best_verified, geometric, hash_conf, hashes, pixels, features)
+            found = self._feature_match(source, best_verified, geometric, hash_conf, hashes, pixels, features)
+            if found is not None or hash_verdict is Verdict.NONE:
+                return found
         variant = hashes.variants[int(hashes.variant_of[hash_row])]
         return Match(
             source=source,
@@ -394,7 +447,8 @@ class MatchEngine:
         hashes: _HashStage,
         pixels: RGBArray,
         features: _FeatureStage,
-    ) -> Match:
+    ) -> Match | None:
+        """The match a verified frame makes, or None when the source's pixels refute it."""
         table = self._tables["pdq"]
         view = np.ascontiguousarray(pixels[:, ::-1]) if found.mirrored else pixels
         trim = find_trim(view)
@@ -417,6 +471,7 @@ class MatchEngine:
         frame_number: int | None = int(table.frame_numbers[row]) if source.kind == "video" else None
         window: tuple[float, float] | None = (timestamp, timestamp) if timestamp is not None else None
         source_pixels: RGBArray | None = None
+        pixels_transform = verification.transform  # claim to source_pixels
         if source.kind == "video" and self._refine and timestamp is not None and Path(source.path).exists():
             anchors = self._anchors(found, nearby)
             refined = refine_time(Path(source.path), view, _box(geometry.picture_px), anchors, timestamp)
@@ -433,13 +488,15 @@ class MatchEngine:
                     refined = refine_time(Path(source.path), view, _box(picture), anchors, timestamp) or refined
             if refined is not None:
                 timestamp, frame_number, window = refined.time_s, refined.frame_number, refined.window_s
-                source_pixels = refined.pixels
+                source_pixels, pixels_transform = refined.pixels, refined.transform
                 exact = verify(claim_features, extract(refined.pixels))
                 if exact is not None and exact.inliers >= verification.inliers * ANCHOR_INLIER_SHARE:
-                    verification = exact
+                    verification, pixels_transform = exact, exact.transform
                     geometry = derive.geometry(verification, trim, claim_size, frame_size)
         elif source.kind == "image":
             source_pixels = _load_source_pixels(source)
+        if source_pixels is None and source.kind == "video" and timestamp is not None and Path(source.path).exists():
+            source_pixels = decode_frame(Path(source.path), timestamp)  # not refined: the sampled frame itself
         if source_pixels is not None:
             geometry = derive.geometry(verification, trim, claim_size, frame_size, view,
                                        source_pixels)
@@ -449,8 +506,17 @@ class MatchEngine:
             if measured is not None:
                 tone = ToneChange(measured.grayscale, round(measured.contrast, 3), round(measured.brightness, 1),
                                   measured.changed)
+        agreement = None
+        if source_pixels is not None:
+            agreement = pixel_agreement(view, source_pixels, pixels_transform, _trimmed_box(trim, view.shape))
+        geometric = verdict
+        verdict, agreement_share = agreed_verdict(geometric, agreement, _box(geometry.picture_px))
+        if verdict is Verdict.NONE:
+            return None
         pdq_bits, phash_bits, _ = hashes.per_variant[int(hashes.variant_of[row])]
         confidence = max(feature_confidence(verification), hash_conf)
+        if verdict is not geometric:  # pixel agreement decided: keep confidence on its verdict's side of 0.5
+            confidence = max(confidence, 0.5) if verdict is Verdict.MATCH else min(confidence, 0.49)
         return Match(
             source=source,
             verdict=verdict,
@@ -466,6 +532,8 @@ class MatchEngine:
                 hull_share=round(verification.hull_share, 4),
                 residual_px=round(verification.residual_px, 2),
                 hash_evidence=round(float(hashes.evidence[row]), 3),
+                pixel_agreement=None if agreement_share is None else round(agreement_share, 3),
+                agreement_cells=agreement.counts()[0] if agreement is not None else 0,
             ),
         )
 
@@ -565,6 +633,12 @@ def _most_covering(
 
 def _box(box: derive.Box) -> tuple[float, float, float, float]:
     return box.x, box.y, box.w, box.h
+
+
+def _trimmed_box(trim: Trim, shape: tuple[int, ...]) -> tuple[float, float, float, float]:
+    """The claim without the bands the trimmer found, as (x, y, w, h)."""
+    height, width = shape[:2]
+    return trim.left, trim.top, width - trim.left - trim.right, height - trim.top - trim.bottom
 
 
 def _load_source_pixels(source: SourceRecord) -> RGBArray | None:

@@ -95,6 +95,8 @@ def match_json(match: Match) -> dict[str, Any]:
             "hull_share": evidence.hull_share,
             "residual_px": evidence.residual_px,
             "hash_evidence": evidence.hash_evidence,
+            "pixel_agreement": evidence.pixel_agreement,
+            "agreement_cells": evidence.agreement_cells,
         },
         "derivation": derivation_json(match.derivation),
     }
@@ -176,6 +178,8 @@ def _match_text(rank: int, match: Match) -> list[str]:
     lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}{earliest}")
     distances = ", ".join(f"{name} {bits}" for name, bits in sorted(match.distance.items()))
     evidence = f"{match.evidence.inliers} inliers, " if match.evidence.inliers else ""
+    if match.evidence.pixel_agreement is not None:
+        evidence += f"{match.evidence.pixel_agreement:.0%} of the picture reproduced, "
     lines.append(f"     {match.verdict.value}, confidence {match.confidence:.2f} ({evidence}{distances})")
     lines.append(f"     derivation: {describe_derivation(match.derivation)}")
     lines.append(f"     file: {source.path}")

@@ -92,6 +92,9 @@ class Evidence:
     hull_share: float = 0.0
     residual_px: float | None = None
     hash_evidence: float = 0.0
+    #: share of the claim's structured cells the warped source reproduces (None: not measured)
+    pixel_agreement: float | None = None
+    agreement_cells: int = 0
 
 
 @dataclass(frozen=True)

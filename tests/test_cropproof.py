@@ -339,3 +339,52 @@ def test_crops_of_soft_cloud_beside_textured_ground_verify() -> None:
             located.append(float(np.abs(map_points(found.transform, corners) - expected).max()))
     assert len(located) >= 4, f"only {len(located)} of 10 sky crops verified"
     assert max(located) < 4.0
+
+
+def watermarked(pixels: NDArray[np.uint8], text: str = "© REUTERS / Photo Agency 2016") -> NDArray[np.uint8]:
+    """The same agency credit, stamped in the same place, as every photo of an agency carries."""
+    from PIL import ImageDraw
+
+    image = Image.fromarray(pixels).convert("RGBA")
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = synth._font(28)
+    width, height = synth._text_size(draw, text, font)
+    draw.text((image.width - width - 20, image.height - height - 20), text, font=font, fill=(255, 255, 255, 217))
+    return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def agency_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Index, list[NDArray[np.uint8]]]:
+    folder = tmp_path_factory.mktemp("agency")
+    index = Index(folder / "index.sqlite")
+    stills = []
+    for seed in range(3):
+        for name, pixels in (("press", synth.press_photo(np.random.default_rng(100 + seed), 960, 640)),
+                             ("terrain", synth.terrain_texture(np.random.default_rng(200 + seed), 640, 960, "color"))):
+            stamped = watermarked(pixels)
+            Image.fromarray(stamped).save(folder / f"{name}{seed}.png")
+            index.add(folder / f"{name}{seed}.png", title=f"{name} {seed}")
+            stills.append(stamped)
+    return index, stills
+
+
+@pytest.mark.parametrize("seed", [300, 401, 302, 403])
+@pytest.mark.parametrize("view", ["whole", "corner crop"])
+def test_shared_watermark_alone_never_matches(agency_index: tuple[Index, list[NDArray[np.uint8]]], seed: int,
+                                              view: str) -> None:
+    """An unrelated photo with the same agency credit: the credit's inliers are refuted by the pixels."""
+    index, _ = agency_index
+    make = synth.press_photo if seed % 2 == 0 else (lambda rng, w, h: synth.terrain_texture(rng, h, w, "color"))
+    claim = watermarked(make(np.random.default_rng(seed), 960, 640))
+    if view == "corner crop":
+        claim = claim[320:, 480:]
+    assert index.match(claim) == []
+
+
+def test_watermarked_source_still_matches_with_full_agreement(
+        agency_index: tuple[Index, list[NDArray[np.uint8]]]) -> None:
+    index, stills = agency_index
+    matches = index.match(stills[2][320:, 480:])
+    assert [m.source.title for m in matches if m.verdict is Verdict.MATCH] == ["press 1"]
+    assert matches[0].evidence.pixel_agreement is not None and matches[0].evidence.pixel_agreement >= 0.9
