@@ -78,6 +78,7 @@ SYSTEMS = ("provcheck", "phash", "pdq")
 PERCENTILES = (0, 1, 5, 25, 50, 75, 95, 99, 100)
 #: The matcher's hull-share gate (candidates under it cannot match whatever their inliers).
 MIN_HULL_SHARE = float(getattr(provcheck_match, "MIN_HULL_SHARE", 0.03))
+AGREEMENT_MIN_CELLS = int(getattr(provcheck_match, "AGREEMENT_MIN_CELLS", 8))
 
 
 @dataclass(frozen=True)
@@ -525,14 +526,16 @@ class Probe:
     inliers_gated: dict[str, int]  # the same, among frames whose inliers span >= MIN_HULL_SHARE of the claim
     hull_share: dict[str, float]  # of the best verified frame
     hash_evidence: dict[str, float]
+    agreement: dict[str, float] = dataclasses.field(default_factory=dict)  # pixel agreement, where measured
 
 
 class StageRecorder:
     """Records the engine's per-frame evidence during ``Index.check`` for the calibration tables.
 
-    This reads matcher internals (``MatchEngine._feature_stage``) on purpose: a claim
-    that comes back "none" has no public evidence, yet the thresholds must be set from
-    how close such claims came. If the internals change, calibration is skipped.
+    This reads matcher internals (``MatchEngine._feature_stage``, ``_feature_match`` and
+    ``provcheck.match.pixel_agreement``) on purpose: a claim that comes back "none" has
+    no public evidence, yet the thresholds must be set from how close such claims came.
+    If the internals change, calibration is skipped.
     """
 
     def __init__(self, index: Index, source_of_row: Sequence[str]) -> None:
@@ -554,6 +557,27 @@ class StageRecorder:
 
         engine._feature_stage = recording
         self.available = True
+        self._judging: str | None = None
+        feature_match = getattr(engine, "_feature_match", None)
+        measure = getattr(provcheck_match, "pixel_agreement", None)
+        if feature_match is None or measure is None:
+            return
+
+        def judging(source: Any, found: Any, *args: Any) -> Any:
+            self._judging = self.source_of_row[int(found.row)]
+            try:
+                return feature_match(source, found, *args)
+            finally:
+                self._judging = None
+
+        def measuring(*args: Any) -> Any:
+            agreement = measure(*args)
+            if self.last is not None and self._judging is not None and agreement.counts()[0] >= AGREEMENT_MIN_CELLS:
+                self.last.agreement[self._judging] = float(agreement.share())
+            return agreement
+
+        engine._feature_match = judging
+        provcheck_match.pixel_agreement = measuring
 
     def _probe(self, hashes: Any, stage: Any) -> Probe:
         evidence: dict[str, float] = {}
@@ -841,7 +865,8 @@ def calibration_table(outcomes: Sequence[Outcome], probes: Sequence[Probe | None
     """
     names = ("negatives: best source", "positives: best wrong source", "positives: true source (incl. misses)",
              "hits: reported match")
-    values: dict[str, dict[str, list[float]]] = {name: {"inliers": [], "gated": [], "hash": []} for name in names}
+    values: dict[str, dict[str, list[float]]] = {name: {"inliers": [], "gated": [], "hash": [], "agreement": []}
+                                                  for name in names}
 
     def add(population: str, inliers: float, gated: float | None, evidence: float) -> None:
         values[population]["inliers"].append(inliers)
@@ -856,6 +881,14 @@ def calibration_table(outcomes: Sequence[Outcome], probes: Sequence[Probe | None
         if probe is None:
             continue
         others = set(probe.hash_evidence) - {claim.source or ""}
+        # pixel agreement is measured only for sources whose verified frame reached the decision
+        measured = [probe.agreement[n] for n in others if n in probe.agreement]
+        if measured:
+            values["positives: best wrong source" if claim.positive else "negatives: best source"][
+                "agreement"].append(max(measured))
+        if claim.positive and (claim.source or "") in probe.agreement:
+            population = "hits: reported match" if outcome.hit else "positives: true source (incl. misses)"
+            values[population]["agreement"].append(probe.agreement[claim.source or ""])
         if claim.positive:
             truth = claim.source or ""
             add("positives: true source (incl. misses)", probe.inliers.get(truth, 0), probe.inliers_gated.get(truth, 0),
@@ -867,7 +900,7 @@ def calibration_table(outcomes: Sequence[Outcome], probes: Sequence[Probe | None
     header = ["population", "n", "value"] + [("min" if p == 0 else "max" if p == 100 else f"p{p}")
                                                for p in PERCENTILES]
     labels = {"inliers": ("inliers", ".0f"), "gated": (f"inliers, hull >= {MIN_HULL_SHARE:g}", ".0f"),
-              "hash": ("hash evidence", ".2f")}
+              "hash": ("hash evidence", ".2f"), "agreement": ("pixel agreement (where measured)", ".2f")}
     rows = []
     for name in names:
         for key, (label, fmt) in labels.items():
