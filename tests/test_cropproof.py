@@ -141,6 +141,18 @@ def test_same_hud_over_other_terrain_never_matches(hud_videos: tuple[Path, Path]
     assert [m for m in hud_index.match(np.asarray(frame)) if m.verdict is Verdict.MATCH] == []
 
 
+@pytest.mark.parametrize("share", [0.35, 0.1])
+@pytest.mark.parametrize("time_s", [1.1, 2.9])
+def test_crop_around_the_shared_hud_centre_never_matches(hud_videos: tuple[Path, Path], hud_index: Index,
+                                                        time_s: float, share: float) -> None:
+    """A crop where the HUD's reticle fills much of the claim: the HUD agrees, the terrain does not."""
+    frame = np.asarray(synth.extract_frame(hud_videos[1], time_s)[0])
+    height, width = frame.shape[:2]
+    h, w = int(height * share ** 0.5), int(width * share ** 0.5)
+    claim = frame[(height - h) // 2:(height + h) // 2, (width - w) // 2:(width + w) // 2]
+    assert hud_index.match(np.ascontiguousarray(claim)) == []
+
+
 @pytest.mark.parametrize("time_s", [0.68, 2.36])
 def test_heavy_crop_of_a_hud_video_gets_its_exact_frame(hud_videos: tuple[Path, Path], hud_index: Index,
                                                         time_s: float) -> None:
