@@ -220,6 +220,16 @@ def test_photo_of_a_screen_matches(photo: tuple[Path, NDArray[np.uint8]], photo_
     assert np.abs(np.array([found.x, found.y, found.w, found.h]) - np.array(box)).max() <= 40
 
 
+@pytest.mark.parametrize(("corner", "seed"), [((9, 201), 1), ((268, 201), 0), ((187, 128), 2)])
+def test_angled_photo_of_a_screen_is_a_match(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index,
+                                             corner: tuple[int, int], seed: int) -> None:
+    """Perspective leaves a similarity with a fraction of the putative matches: a homography is fitted."""
+    x, y = corner
+    best = photo_index.match(screen_photo(photo[1][y:y + 320, x:x + 480], seed=seed))[0]
+    assert best.verdict is Verdict.MATCH and best.source.title == "Press photo"
+    assert best.evidence.pixel_agreement is not None and best.evidence.pixel_agreement >= 0.5
+
+
 def test_collage_reports_every_source(photo: tuple[Path, NDArray[np.uint8]], photo_index: Index) -> None:
     other = synth.terrain_texture(np.random.default_rng(77), 600, 960, "color")
     left = crop_px(photo[1], (100, 100, 400, 300))
