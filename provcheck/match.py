@@ -125,7 +125,7 @@ CONFIDENCE_INLIER_SLOPE = 6.5
 #: frames, before refinement): true sources 0.78-1.0 (143 claims), other sources' chance
 #: transforms 0-0.36; an agency watermark shared by unrelated claims and eight indexed
 #: stills: 0-0.17 at 12-62 inliers (each of those was a `match` on inliers alone);
-#: photos of a screen (bezel and perspective around the picture): 0.44-0.72. At or
+#: photos of a screen (bezel around the picture): 0.58-0.73. At or
 #: above AGREEMENT_CONFIRMS a verified transform (>= POSSIBLE_INLIERS) is a match;
 #: under AGREEMENT_REFUTES it is no evidence; in between, at most possible.
 AGREEMENT_CONFIRMS = 0.5
