@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .media import RGBArray
-from .verify import OUTSIDE, map_points, warp_to_claim
+from .verify import OUTSIDE, area_resize, fill_outside, map_points, warp_to_claim
 
 #: The claim's picture is compared at this long side (pixels).
 COMPARE_SIDE = 192
@@ -98,11 +98,8 @@ def _source_in_claim(source: RGBArray, to_source: NDArray[np.float64], size: tup
     grey = _grey(source)
     scale = float(np.sqrt(abs(np.linalg.det(to_source[:2, :2] / to_source[2, 2]))))
     if scale > 1.5:
-        shrunk = (max(8, round(grey.shape[1] / scale)), max(8, round(grey.shape[0] / scale)))
-        sx, sy = shrunk[0] / grey.shape[1], shrunk[1] / grey.shape[0]
-        ratio = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]])
-        grey = np.asarray(cv2.resize(grey, shrunk, interpolation=cv2.INTER_AREA), dtype=np.float32)
-        to_source = ratio @ to_source
+        grey, to_shrunk = area_resize(grey, (max(8, round(grey.shape[1] / scale)), max(8, round(grey.shape[0] / scale))))
+        to_source = to_shrunk @ to_source
     return warp_to_claim(grey, to_source, size, OUTSIDE)
 
 
@@ -111,7 +108,7 @@ def _alignment(claim: NDArray[np.float32], warped: NDArray[np.float32]) -> NDArr
     covered = warped >= 0
     if covered.mean() < 0.3:
         return None
-    filled = np.where(covered, warped, float(warped[covered].mean())).astype(np.float32)
+    filled = fill_outside(warped, covered, np.float32)
     try:
         _, matrix = cv2.findTransformECC(claim, filled, np.eye(3, dtype=np.float32), cv2.MOTION_HOMOGRAPHY,
                                          ALIGN_CRITERIA, covered.astype(np.uint8), 3)
@@ -148,10 +145,8 @@ def pixel_agreement(
     compared = _grey(claim[top:bottom, left:right])
     factor = min(1.0, COMPARE_SIDE / max(compared.shape))
     size = (max(16, round(compared.shape[1] * factor)), max(16, round(compared.shape[0] * factor)))
-    small = np.asarray(cv2.resize(compared, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
-    # small pixel -> claim pixel (OpenCV pixel centres)
-    sx, sy = compared.shape[1] / size[0], compared.shape[0] / size[1]
-    to_claim = np.array([[sx, 0, left + 0.5 * sx - 0.5], [0, sy, top + 0.5 * sy - 0.5], [0, 0, 1]])
+    small, to_small = area_resize(compared, size)
+    to_claim = np.array([[1.0, 0, left], [0, 1.0, top], [0, 0, 1]]) @ np.linalg.inv(to_small)  # small -> claim pixels
     to_source = transform @ to_claim
     cols, rows = _grid(size[0], size[1])
     centre_x, centre_y = np.meshgrid((cols[:-1] + cols[1:]) / 2 - 0.5, (rows[:-1] + rows[1:]) / 2 - 0.5)
@@ -175,8 +170,7 @@ def _cell_correlations(claim_band: NDArray[np.float32], warped: NDArray[np.float
     covered = warped >= 0
     if not covered.any():
         return correlation
-    filled = np.where(covered, warped, float(warped[covered].mean())).astype(np.float32)
-    source_band = _band_pass(filled)
+    source_band = _band_pass(np.asarray(fill_outside(warped, covered, np.float32)))
     # pixels whose band-pass reaches across the source's edge are not compared
     reach = int(np.ceil(2 * COARSE_SIGMA))
     inside = cv2.erode(covered.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(bool)

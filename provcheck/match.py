@@ -245,9 +245,9 @@ def agreed_verdict(
     if judged < AGREEMENT_MIN_CELLS:
         return geometric, None
     share = agreement.share()
-    inset_judged, _ = agreement.counts(picture)
-    if inset_judged >= INSET_MIN_CELLS and agreement.share(picture) >= INSET_CONFIRMS:
-        return Verdict.MATCH, max(share, agreement.share(picture))
+    inset_judged, inset_agreeing = agreement.counts(picture)
+    if inset_judged >= INSET_MIN_CELLS and inset_agreeing >= INSET_CONFIRMS * inset_judged:
+        return Verdict.MATCH, max(share, inset_agreeing / inset_judged)
     if share >= AGREEMENT_CONFIRMS:
         return Verdict.MATCH, share
     if share < AGREEMENT_REFUTES:

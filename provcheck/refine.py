@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from .derive import linear_fit
 from .errors import MediaError
 from .media import RGBArray, open_footage, upright_pixels
-from .verify import OUTSIDE, warp_to_claim
+from .verify import OUTSIDE, area_resize, fill_outside, warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
 #: step is 0.5 s, so the true frame can lie a step beyond the outermost anchor).
@@ -120,26 +120,6 @@ def _standardise(values: NDArray[np.float32]) -> NDArray[np.float32]:
     return result
 
 
-def _area_resize(image: NDArray[np.float32], size: tuple[int, int]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """``image`` resized to ``size`` by pixel-area averaging, and the map from its pixels to the result's.
-
-    Averaging, not point sampling: two samplings of the same texture at different
-    sub-pixel phases alias differently, and that alone leaves the exact frame a few
-    per cent of correlation short of perfect, as much as a moving vehicle.
-    """
-    height, width = image.shape[:2]
-    resized = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
-    sx, sy = size[0] / width, size[1] / height
-    # OpenCV pixel centres: result = (source + 0.5) * scale - 0.5
-    to_result = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
-    return resized, to_result
-
-
-def _filled(warped: NDArray[np.float32], valid: NDArray[np.bool_], dtype: type[np.floating]) -> NDArray[np.floating]:
-    """``warped`` with its uncovered pixels set to the covered ones' mean (for FFT and ECC)."""
-    return np.where(valid, warped, float(warped[valid].mean())).astype(dtype)
-
-
 class _FrameView:
     """A decoded frame, grey and shrunk to about the claim's comparison scale."""
 
@@ -148,7 +128,7 @@ class _FrameView:
         shrink = min(1.0, 1.0 / max(frame_per_small, 1e-6))
         if shrink < 0.8:
             size = (max(8, round(width * shrink)), max(8, round(height * shrink)))
-            self.grey, self.from_frame = _area_resize(grey, size)
+            self.grey, self.from_frame = area_resize(grey, size)
         else:
             self.grey, self.from_frame = grey, np.eye(3)
 
@@ -163,7 +143,7 @@ class _ClaimView:
         left, top = max(0, int(round(x))), max(0, int(round(y)))
         region = grey[top:top + max(1, int(round(h))), left:left + max(1, int(round(w)))]
         self.size = (max(8, round(region.shape[1] * factor)), max(8, round(region.shape[0] * factor)))
-        self.grey, to_small = _area_resize(region, self.size)
+        self.grey, to_small = area_resize(region, self.size)
         offset = np.array([[1, 0, -left], [0, 1, -top], [0, 0, 1]], dtype=np.float64)
         #: maps the claim's small pixels to claim pixels
         self.to_claim = np.asarray(np.linalg.inv(to_small @ offset), dtype=np.float64)
@@ -226,7 +206,7 @@ class _ClaimView:
         if valid.mean() < 0.5:
             return None
         try:
-            _, residual = cv2.findTransformECC(self.grey, _filled(warped, valid, np.float32),
+            _, residual = cv2.findTransformECC(self.grey, fill_outside(warped, valid, np.float32),
                                                np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE, ECC_CRITERIA,
                                                (valid & self.used).astype(np.uint8), ECC_GAUSSIAN_SIZE)
         except cv2.error:
@@ -242,7 +222,7 @@ class _ClaimView:
         valid = warped >= 0
         if valid.mean() < 0.5:
             return transform
-        (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), _filled(warped, valid, np.float64),
+        (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), fill_outside(warped, valid, np.float64),
                                                 self.window)
         if response < PHASE_MIN_RESPONSE or max(abs(dx), abs(dy)) > PHASE_MAX_SHIFT_SHARE * max(self.size):
             return transform

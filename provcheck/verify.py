@@ -187,3 +187,23 @@ def warp_to_claim(
         borderValue=border,
     ).astype(np.float32)
     return warped
+
+
+def area_resize(image: NDArray[np.float32], size: tuple[int, int]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """``image`` resized to ``size`` by pixel-area averaging, and the map from its pixels to the result's.
+
+    Averaging, not point sampling: two samplings of the same texture at different
+    sub-pixel phases alias differently, and that alone leaves the exact frame a few
+    per cent of correlation short of perfect, as much as a moving vehicle.
+    """
+    height, width = image.shape[:2]
+    resized = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
+    sx, sy = size[0] / width, size[1] / height
+    # OpenCV pixel centres: result = (source + 0.5) * scale - 0.5
+    to_result = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
+    return resized, to_result
+
+
+def fill_outside(warped: NDArray[np.float32], valid: NDArray[np.bool_], dtype: type[np.floating]) -> NDArray[np.floating]:
+    """``warped`` with its uncovered pixels set to the covered ones' mean (for FFT and ECC)."""
+    return np.where(valid, warped, float(warped[valid].mean())).astype(dtype)
