@@ -17,6 +17,7 @@ Not collected by pytest. Prints a table; every number is measured in the run.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from provcheck import Index, Verdict, __version__, synth
+from provcheck import Index, Match, Verdict, __version__, synth
 from provcheck.hashing import PDQHasher, PHasher, hamming_distances
 
 CREDITS = ("© REUTERS / Photo Agency 2016", "AFP PHOTO / STR", "MoD TV")
@@ -59,11 +60,20 @@ VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def claim_record(name: str, matches: list[Match]) -> dict[str, object]:
+    """One claim's answer, reduced to what a verdict diff compares."""
+    return {"claim": name, "matches": [{"source": m.source.title, "verdict": m.verdict.value,
+                                        "confidence": round(m.confidence, 3)} for m in matches]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--quick", action="store_true", help="2 indexed photos per credit, 2 negatives per view")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write every claim's verdicts here as JSON (to diff two commits claim for claim)")
     args = parser.parse_args(argv)
+    records: list[dict[str, object]] = []
     per_credit, negatives = (2, 2) if args.quick else (4, 6)
     started = time.perf_counter()
     print(f"**provcheck shared-credit bench** (provcheck {__version__})\n")
@@ -103,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     claim = make(stamp(photo(args.seed + 5000 + 100 * c + k), credit, corner))
                     n += 1
                     matches = index.match(np.ascontiguousarray(claim))
+                    records.append(claim_record(f"negative {view} {c}/{k}", matches))
                     false_match += any(m.verdict is Verdict.MATCH for m in matches)
                     possible += not any(m.verdict is Verdict.MATCH for m in matches) and bool(matches)
                     for name in hashers:
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 claim = np.ascontiguousarray(make(pixels))
                 total += 1
                 matches = index.match(claim)
+                records.append(claim_record(f"crop {title} {total}", matches))
                 named = [m.source.title for m in matches if m.verdict is Verdict.MATCH]
                 hits += title in named
                 wrong += any(other != title for other in named)
@@ -135,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         wrong_found = sum(not right and distance <= threshold for right, distance in positive_distances[name])
         print(f"| {name} (brute force) | {found}/{total} | {wrong_found} | <= {threshold} bits |")
     print(f"\nwall time: {time.perf_counter() - started:.1f} s")
+    if args.out is not None:
+        args.out.write_text(json.dumps({"seed": args.seed, "claims": records}, indent=1))
     return 0
 
 
