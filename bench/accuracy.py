@@ -47,10 +47,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from provcheck import Index, Match, Verdict, __version__, synth
-from provcheck import match as provcheck_match
+from provcheck import ClaimResult, Index, Match, Verdict, __version__, synth
 from provcheck.hashing import Hasher, PDQHasher, PHasher, hamming_distances
 from provcheck.index import HashTable, SQLiteStore
+from provcheck.match import Assessment, MatchSettings
 from provcheck.media import load_image
 
 # --------------------------------------------------------------------------- settings
@@ -76,9 +76,8 @@ BORDER_COLOURS = ((255, 255, 255), (0, 0, 0), (238, 238, 238), (24, 24, 24))
 DIFFICULTIES = ("easy", "medium", "hard")
 SYSTEMS = ("provcheck", "phash", "pdq")
 PERCENTILES = (0, 1, 5, 25, 50, 75, 95, 99, 100)
-#: The matcher's hull-share gate (candidates under it cannot match whatever their inliers).
-MIN_HULL_SHARE = float(getattr(provcheck_match, "MIN_HULL_SHARE", 0.03))
-AGREEMENT_MIN_CELLS = int(getattr(provcheck_match, "AGREEMENT_MIN_CELLS", 8))
+#: The matcher's thresholds as the bench runs it (the calibration tables read its gates).
+SETTINGS = MatchSettings()
 
 
 @dataclass(frozen=True)
@@ -523,78 +522,32 @@ class Probe:
     """The matcher's best evidence per source for one claim, recorded while it ran (calibration)."""
 
     inliers: dict[str, int]  # best verified frame of each source
-    inliers_gated: dict[str, int]  # the same, among frames whose inliers span >= MIN_HULL_SHARE of the claim
+    inliers_gated: dict[str, int]  # the same, among frames whose inliers span >= SETTINGS.min_hull_share of the claim
     hull_share: dict[str, float]  # of the best verified frame
     hash_evidence: dict[str, float]
     agreement: dict[str, float] = dataclasses.field(default_factory=dict)  # pixel agreement, where measured
 
 
-class StageRecorder:
-    """Records the engine's per-frame evidence during ``Index.check`` for the calibration tables.
-
-    This reads matcher internals (``MatchEngine._feature_stage``, ``_feature_match`` and
-    ``provcheck.match.pixel_agreement``) on purpose: a claim that comes back "none" has
-    no public evidence, yet the thresholds must be set from how close such claims came.
-    If the internals change, calibration is skipped.
-    """
-
-    def __init__(self, index: Index, source_of_row: Sequence[str]) -> None:
-        self.source_of_row = list(source_of_row)
-        self.last: Probe | None = None
-        self.available = False
-        engine = getattr(index, "_engine", None)
-        original = getattr(engine, "_feature_stage", None)
-        if engine is None or original is None:
-            return
-
-        def recording(pixels: Any, hashes: Any) -> Any:
-            stage = original(pixels, hashes)
-            try:
-                self.last = self._probe(hashes, stage)
-            except AttributeError:
-                self.last = None
-            return stage
-
-        engine._feature_stage = recording
-        self.available = True
-        self._judging: str | None = None
-        feature_match = getattr(engine, "_feature_match", None)
-        measure = getattr(provcheck_match, "pixel_agreement", None)
-        if feature_match is None or measure is None:
-            return
-
-        def judging(source: Any, found: Any, *args: Any) -> Any:
-            self._judging = self.source_of_row[int(found.row)]
-            try:
-                return feature_match(source, found, *args)
-            finally:
-                self._judging = None
-
-        def measuring(*args: Any) -> Any:
-            agreement = measure(*args)
-            if self.last is not None and self._judging is not None and agreement.counts()[0] >= AGREEMENT_MIN_CELLS:
-                self.last.agreement[self._judging] = float(agreement.share())
-            return agreement
-
-        engine._feature_match = judging
-        provcheck_match.pixel_agreement = measuring
-
-    def _probe(self, hashes: Any, stage: Any) -> Probe:
-        evidence: dict[str, float] = {}
-        for row, value in enumerate(np.asarray(hashes.evidence, dtype=np.float64)):
-            name = self.source_of_row[row]
-            evidence[name] = max(evidence.get(name, -math.inf), float(value))
-        inliers: dict[str, int] = {}
-        gated: dict[str, int] = {}
-        hull: dict[str, float] = {}
-        for row, verified in stage.verified.items():
-            name = self.source_of_row[int(row)]
-            count, share = int(verified.verification.inliers), float(verified.verification.hull_share)
-            if count > inliers.get(name, -1):
-                inliers[name], hull[name] = count, share
-            if share >= MIN_HULL_SHARE:
-                gated[name] = max(gated.get(name, 0), count)
-        return Probe(inliers, gated, hull, evidence)
+def probe_of(assessment: Assessment, source_of_row: Sequence[str], name_of_source: dict[int, str]) -> Probe:
+    """The matcher's best evidence per source for one claim, from its public assessment."""
+    evidence: dict[str, float] = {}
+    for row, value in enumerate(np.asarray(assessment.hash_evidence, dtype=np.float64)):
+        name = source_of_row[row]
+        evidence[name] = max(evidence.get(name, -math.inf), float(value))
+    inliers: dict[str, int] = {}
+    gated: dict[str, int] = {}
+    hull: dict[str, float] = {}
+    for row, verification in assessment.verified.items():
+        name = source_of_row[int(row)]
+        count, share = int(verification.inliers), float(verification.hull_share)
+        if count > inliers.get(name, -1):
+            inliers[name], hull[name] = count, share
+        if share >= SETTINGS.min_hull_share:
+            gated[name] = max(gated.get(name, 0), count)
+    agreement = {name_of_source[source_id]: float(measured.share())
+                 for source_id, measured in assessment.agreements.items()
+                 if measured.counts()[0] >= SETTINGS.agreement_min_cells}
+    return Probe(inliers, gated, hull, evidence, agreement)
 
 
 def _crop_tuple(match: Match) -> tuple[float, float, float, float] | None:
@@ -602,19 +555,17 @@ def _crop_tuple(match: Match) -> tuple[float, float, float, float] | None:
     return None if box is None else (box.x, box.y, box.w, box.h)
 
 
-def run_provcheck(index: Index, claims: Sequence[Claim], name_of_path: dict[str, str],
-                  recorder: StageRecorder | None, log: Callable[[str], None]) -> tuple[list[Answer], list[Probe | None]]:
-    """``Index.check`` every claim; the answer describes the right source's match if it was named."""
-    answers, probes = [], []
+def run_provcheck(index: Index, claims: Sequence[Claim], name_of_path: dict[str, str], source_of_row: Sequence[str],
+                  name_of_source: dict[int, str], log: Callable[[str], None]) -> tuple[list[Answer], list[Probe | None]]:
+    """Match every claim as ``Index.check`` does (top 5); the answer describes the right source's match if named."""
+    answers: list[Answer] = []
+    probes: list[Probe | None] = []
     for k, claim in enumerate(claims):
-        if recorder is not None:
-            recorder.last = None
         start = time.perf_counter()
-        result = index.check(claim.path)
+        assessment = index.assess(claim.path)
+        result = ClaimResult.of(str(claim.path), assessment.matches[:5])
         seconds = time.perf_counter() - start
-        probes.append(recorder.last if recorder is not None else None)
-        if result.error:
-            log(f"  {claim.name}: error {result.error}")
+        probes.append(probe_of(assessment, source_of_row, name_of_source))
         named = [(name_of_path.get(m.source.path, m.source.path), m) for m in result.matches]
         matched = tuple(name for name, m in named if m.verdict is Verdict.MATCH)
         chosen = next(((n, m) for n, m in named if n == claim.source and m.verdict is Verdict.MATCH),
@@ -899,7 +850,7 @@ def calibration_table(outcomes: Sequence[Outcome], probes: Sequence[Probe | None
             max((probe.hash_evidence[n] for n in others), default=0.0))
     header = ["population", "n", "value"] + [("min" if p == 0 else "max" if p == 100 else f"p{p}")
                                                for p in PERCENTILES]
-    labels = {"inliers": ("inliers", ".0f"), "gated": (f"inliers, hull >= {MIN_HULL_SHARE:g}", ".0f"),
+    labels = {"inliers": ("inliers", ".0f"), "gated": (f"inliers, hull >= {SETTINGS.min_hull_share:g}", ".0f"),
               "hash": ("hash evidence", ".2f"), "agreement": ("pixel agreement (where measured)", ".2f")}
     rows = []
     for name in names:
@@ -964,8 +915,8 @@ def run_corpus(root: Path, seed: int, settings: Settings, positives: int, negati
         start = time.perf_counter()
         index.check(claims[0].path)  # loads the engine (hash tables, features, FAISS); not timed per query
         engine_load_seconds = time.perf_counter() - start
-        recorder = StageRecorder(index, source_of_row)
-        provcheck_answers, probes = run_provcheck(index, claims, name_of_path, recorder, log)
+        provcheck_answers, probes = run_provcheck(index, claims, name_of_path, source_of_row,
+                                                  {record.id: name_of_path[record.path] for record in index.sources()}, log)
     outcomes = {"provcheck": [Outcome(c, a) for c, a in zip(claims, provcheck_answers, strict=True)]}
     nearest: dict[str, list[tuple[int, int, float]]] = {}
     thresholds: dict[str, int] = {}
@@ -980,7 +931,7 @@ def run_corpus(root: Path, seed: int, settings: Settings, positives: int, negati
     video_seconds = sum(s.duration_s or 0.0 for s in sources if s.indexed)
     cuts, unsampled = unsampled_scene_cuts(sources, source_of_row, tables["pdq"].times_s)
     return CorpusRun(seed, sources, claims, outcomes, probes, nearest, thresholds, source_of_row, index_seconds,
-                     index_frames, video_seconds, engine_load_seconds, generate_seconds, recorder.available, cuts,
+                     index_frames, video_seconds, engine_load_seconds, generate_seconds, True, cuts,
                      unsampled)
 
 

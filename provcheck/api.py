@@ -27,7 +27,7 @@ from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract
 from .fetch import FetchPolicy, fetch, is_url
 from .hashing import HASHERS
 from .index import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
-from .match import MatchEngine
+from .match import Assessment, MatchEngine, MatchSettings
 from .media import (
     DEFAULT_SAMPLE_FPS,
     IMAGE_EXTENSIONS,
@@ -144,12 +144,20 @@ class Index:
     Args:
         path: the index file; default :func:`default_index_path`.
         store: a storage backend to use instead of SQLite at ``path``.
+        settings: the matcher's thresholds (default: the measured ones).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, store: IndexStore | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, store: IndexStore | None = None,
+                 settings: MatchSettings | None = None) -> None:
         self.path = Path(path) if path is not None else default_index_path()
         self._store: IndexStore | None = store
+        self._settings = settings or MatchSettings()
         self._engine: MatchEngine | None = None
+
+    def _matcher(self) -> MatchEngine:
+        if self._engine is None:
+            self._engine = MatchEngine(self._open(), self._settings)
+        return self._engine
 
     def _open(self, create: bool = False) -> IndexStore:
         if self._store is None:
@@ -297,9 +305,18 @@ class Index:
             MediaError: the image cannot be read.
             IndexStoreError: the index is missing or damaged.
         """
-        if self._engine is None:
-            self._engine = MatchEngine(self._open())
-        return self._engine.match(_load_claim(image), top=top)
+        if top < 1:
+            raise ValueError(f"top must be at least 1, not {top}.")
+        return list(self.assess(image).matches[:top])
+
+    def assess(self, image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Assessment:
+        """Match a claim and keep the evidence behind every source looked at (every match, not only the top).
+
+        A claim given as a file is also compared byte for byte (SHA-256) with the indexed files.
+        """
+        claim = _load_claim(image)
+        digest = sha256_file(Path(image)) if isinstance(image, (str, os.PathLike)) else None
+        return self._matcher().assess(claim, claim_sha256=digest)
 
     def check(
         self, image: str | os.PathLike[str], top: int = 5, fetch_policy: FetchPolicy | None = None
@@ -309,8 +326,7 @@ class Index:
         ``image`` may be an http(s) URL: it is downloaded to a temporary folder first.
         """
         query = os.fspath(image)
-        if self._engine is None:
-            self._engine = MatchEngine(self._open())
+        self._matcher()
         try:
             if is_url(query) and not Path(query).exists():
                 with tempfile.TemporaryDirectory(prefix="provcheck-fetch-") as folder:
@@ -325,10 +341,7 @@ class Index:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=str(exc))
         except MemoryError:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=f"{query}: not enough memory")
-        verdict = matches[0].verdict if matches else Verdict.NONE
-        if any(m.verdict is Verdict.MATCH for m in matches):
-            verdict = Verdict.MATCH
-        return ClaimResult(query=query, verdict=verdict, matches=tuple(matches))
+        return ClaimResult.of(query, matches)
 
 
 __all__ = ["ClaimResult", "Index", "ProvcheckError", "default_index_path", "fingerprint", "iter_media_files"]

@@ -40,6 +40,8 @@ class Hasher(Protocol):
     name: str
     version: int
     bits: int
+    #: Hashes whose quality score is under this are not trusted as evidence (None: always trusted).
+    min_quality: int | None
 
     def compute(self, pixels: RGBArray) -> HashValue:
         """Hash one RGB ``uint8`` frame."""
@@ -52,6 +54,7 @@ class PHasher:
     name = "phash"
     version = 1
     bits = 64
+    min_quality: int | None = None
 
     def compute(self, pixels: RGBArray) -> HashValue:
         image = Image.fromarray(pixels)
@@ -65,6 +68,8 @@ class PDQHasher:
     name = "pdq"
     version = 1
     bits = 256
+    #: Flat, featureless images hash to noise; Meta's ThreatExchange uses the same cut-off.
+    min_quality: int | None = 50
 
     def compute(self, pixels: RGBArray) -> HashValue:
         height, width = pixels.shape[:2]
@@ -74,6 +79,11 @@ class PDQHasher:
             pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX))
         vector, quality = pdqhash.compute(np.ascontiguousarray(pixels))
         return HashValue(np.packbits(vector.astype(np.uint8)).tobytes(), int(quality))
+
+
+def trusted(hasher: Hasher, value: HashValue) -> bool:
+    """Whether a hash is good enough to count as evidence (its quality, if the hasher scores one)."""
+    return hasher.min_quality is None or (value.quality or 0) >= hasher.min_quality
 
 
 #: The hashers every index stores, in column order.

@@ -94,13 +94,22 @@ class StoredFeatures:
 
 
 @dataclass(frozen=True)
-class HashTable:
-    """All frames' hashes of one hasher, as arrays aligned row by row."""
+class FrameTable:
+    """Every indexed frame, as arrays aligned row by row (ordered by frame id)."""
 
     frame_ids: NDArray[np.int64]
     source_ids: NDArray[np.int64]
     frame_numbers: NDArray[np.int64]
-    times_s: NDArray[np.float64]
+    times_s: NDArray[np.float64]  # NaN for stills
+
+    def __len__(self) -> int:
+        return int(self.frame_ids.shape[0])
+
+
+@dataclass(frozen=True)
+class HashTable(FrameTable):
+    """All frames' hashes of one hasher, row by row with the frame table."""
+
     hashes: NDArray[np.uint8]
 
 
@@ -151,6 +160,10 @@ class IndexStore(Protocol):
     def remove_source(self, source_id: int) -> SourceRecord: ...
 
     def hash_table(self, hasher_name: str) -> HashTable: ...
+
+    def frame_table(self) -> FrameTable: ...
+
+    def hash_matrix(self, hasher_name: str) -> NDArray[np.uint8]: ...
 
     def feature_table(self) -> list[StoredFeatures]: ...
 
@@ -483,21 +496,29 @@ class SQLiteStore:
         return record
 
     def hash_table(self, hasher_name: str) -> HashTable:
-        if hasher_name not in {hasher.name for hasher in HASHERS}:
-            raise ValueError(f"Unknown hasher {hasher_name!r}.")
-        bits = hasher_signature()[hasher_name]["bits"]
-        rows = self._query_all(
-            f"SELECT id, source_id, frame_number, time_s, {hasher_name} FROM frames ORDER BY id", ()
-        )
+        """One hasher's hashes with the frame table (both ordered by frame id)."""
+        frames = self.frame_table()
+        return HashTable(frames.frame_ids, frames.source_ids, frames.frame_numbers, frames.times_s,
+                         self.hash_matrix(hasher_name))
+
+    def frame_table(self) -> FrameTable:
+        """Every frame's id, source, frame number and time, ordered by frame id."""
+        rows = self._query_all("SELECT id, source_id, frame_number, time_s FROM frames ORDER BY id", ())
         count = len(rows)
-        hashes = np.frombuffer(b"".join(bytes(row[4]) for row in rows), dtype=np.uint8).reshape(count, bits // 8)
-        return HashTable(
+        return FrameTable(
             frame_ids=np.fromiter((row[0] for row in rows), dtype=np.int64, count=count),
             source_ids=np.fromiter((row[1] for row in rows), dtype=np.int64, count=count),
             frame_numbers=np.fromiter((row[2] for row in rows), dtype=np.int64, count=count),
             times_s=np.fromiter((np.nan if row[3] is None else row[3] for row in rows), dtype=np.float64, count=count),
-            hashes=hashes,
         )
+
+    def hash_matrix(self, hasher_name: str) -> NDArray[np.uint8]:
+        """One hasher's packed hashes, a row per frame ordered by frame id."""
+        if hasher_name not in {hasher.name for hasher in HASHERS}:
+            raise ValueError(f"Unknown hasher {hasher_name!r}.")
+        bits = hasher_signature()[hasher_name]["bits"]
+        rows = self._query_all(f"SELECT {hasher_name} FROM frames ORDER BY id", ())
+        return np.frombuffer(b"".join(bytes(row[0]) for row in rows), dtype=np.uint8).reshape(len(rows), bits // 8)
 
     def check(self) -> IntegrityReport:
         """Verify the file, the schema, row counts and that every fingerprint belongs to a source."""

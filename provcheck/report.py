@@ -66,6 +66,7 @@ def derivation_json(derivation: Derivation) -> dict[str, Any]:
         "rotation_deg": derivation.rotation_deg,
         "trimmed": list(derivation.trimmed),
         "method": derivation.method,
+        "identical": derivation.identical,
         "crop_px": None if crop_px is None else {"x": crop_px.x, "y": crop_px.y, "w": crop_px.w, "h": crop_px.h},
         "frame_share": derivation.frame_share,
         "scale": derivation.scale,
@@ -131,8 +132,10 @@ def describe_derivation(derivation: Derivation) -> str:
     E.g. ``cropped to 31 % of the frame (x 0.42 y 0.18 w 0.50 h 0.62), mirrored,
     caption bar added at bottom``.
     """
-    parts: list[str] = []
+    parts: list[str] = ["byte-identical file (same SHA-256)"] if derivation.identical else []
     crop = derivation.crop
+    if derivation.identical and derivation.method == "identical":
+        return parts[0]
     if crop is not None:
         share = derivation.frame_share if derivation.frame_share is not None else crop.w * crop.h
         parts.append(

@@ -6,6 +6,7 @@ Frozen dataclasses only; :mod:`provcheck.report` turns them into text and JSON.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .index import SourceRecord
@@ -67,8 +68,11 @@ class Derivation:
     """What was seen of how the claim was made from the source.
 
     ``method`` says which evidence the derivation rests on: ``"features"`` (a verified
-    geometric transform: crop, rotation and scale are measured) or ``"hash"`` (a
-    whole-frame hash match: only mirroring and trimmed bands are known).
+    geometric transform: crop, rotation and scale are measured), ``"hash"`` (a
+    whole-frame hash match: only mirroring and trimmed bands are known) or
+    ``"identical"`` (the claim file is byte for byte an indexed file, and nothing else
+    was measured). ``identical`` is true whenever the claim file has the same SHA-256
+    as the source file.
     """
 
     mirrored: bool = False
@@ -81,6 +85,7 @@ class Derivation:
     scale: float | None = None
     added: tuple[AddedBand, ...] = ()
     tone: ToneChange | None = None
+    identical: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,11 @@ class ClaimResult:
     verdict: Verdict
     matches: tuple[Match, ...]
     error: str | None = None
+
+    @classmethod
+    def of(cls, query: str, matches: Sequence[Match]) -> ClaimResult:
+        """The claim's result from its matches: ``match`` when any source matches, else the best one's verdict."""
+        verdict = matches[0].verdict if matches else Verdict.NONE
+        if any(m.verdict is Verdict.MATCH for m in matches):
+            verdict = Verdict.MATCH
+        return cls(query=query, verdict=verdict, matches=tuple(matches))
