@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, report
+from . import report
+from ._version import __version__
 from .api import Index, default_index_path, iter_media_files
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
 from .fetch import FetchPolicy, is_url
