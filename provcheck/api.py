@@ -239,7 +239,7 @@ class Index:
             duration_s = info.duration_s
             total = duration_s or 0.0
             callback = None if progress is None else (lambda t: progress(t, total))
-            frames = fingerprint_video(sample_video(media_path, fps, progress=callback))
+            frames = fingerprint_video(sample_video(media_path, fps, progress=callback, probe=info))
             width, height = info.width, info.height
         else:
             frame = image_frame(media_path)

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,19 +108,30 @@ def traceback_option(func: F) -> F:
 
 
 @contextmanager
-def _progress(label: str, total: float, quiet: bool) -> Iterator[Callable[[float, float], None] | None]:
-    """A progress bar on stderr, hidden with --quiet or when stderr is not a terminal."""
-    if quiet or not sys.stderr.isatty() or total <= 0:
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[float, float], None] | None]:
+    """A progress bar on stderr, hidden with --quiet or when stderr is not a terminal.
+
+    The bar is drawn from the first report that knows the total (the video's duration,
+    which the API reads when it probes the file), so the file is not probed here too.
+    """
+    if quiet or not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=int(total * 10), label=label, file=sys.stderr) as bar:
-        position = [0]
+    with ExitStack() as stack:
+        advance: Callable[[int], None] | None = None
+        position = 0
 
-        def update(done: float, _total: float) -> None:
-            step = int(done * 10) - position[0]
+        def update(done: float, total: float) -> None:
+            nonlocal advance, position
+            if advance is None:
+                if total <= 0:
+                    return
+                bar = click.progressbar(length=int(total * 10), label=label, file=sys.stderr)
+                advance = stack.enter_context(bar).update
+            step = int(done * 10) - position
             if step > 0:
-                bar.update(step)
-                position[0] += step
+                advance(step)
+                position += step
 
         yield update
 
@@ -223,8 +234,7 @@ def index_add(
     with store:
         for file in files:
             try:
-                length = 0.0 if is_url(file) else _video_length(Path(file))
-                with _progress(f"indexing {Path(file).name}", length, quiet) as progress:
+                with _progress(f"indexing {Path(file).name}", quiet or is_url(file)) as progress:
                     record = store.add(
                         file, title=None if many and title is None else title, url=url, published=published,
                         notes=notes, fps=fps, replace=replace, progress=progress, fetch_policy=policy,
@@ -261,15 +271,6 @@ def index_add(
         click.echo(f"provcheck: {len(added)} added, {len(skipped)} skipped, {len(failed)} failed", err=True)
     if failed:
         sys.exit(ExitCode.INPUT_ERROR)
-
-
-def _video_length(path: Path) -> float:
-    from .media import probe_video
-
-    try:
-        return probe_video(path).duration_s or 0.0
-    except ProvcheckError:
-        return 0.0
 
 
 @index.command("list", context_settings=CONTEXT_SETTINGS)

@@ -10,6 +10,7 @@ Files are opened only through :func:`.sniff._open_container` (local file, video 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -93,7 +94,11 @@ def open_footage(path: Path) -> tuple[av.container.InputContainer, av.video.stre
 
 
 def probe_video(path: Path) -> VideoInfo:
-    """Read a video's stream parameters without decoding it.
+    """Read a video's stream parameters, opening the file once and decoding only its first frame.
+
+    The first frame gives the display rotation (phones store footage sideways), so the
+    size returned is that of the picture as displayed. Pass the result on to
+    :func:`sample_video` (``probe=``) so that the file is not probed again.
 
     Raises:
         MediaError: not a video, no video stream, or parameters over the limits.
@@ -104,16 +109,8 @@ def probe_video(path: Path) -> VideoInfo:
             stream = _video_stream(container)
             if stream is None:
                 raise _no_video_stream(path, container)
-            width = int(stream.codec_context.width or 0)
-            height = int(stream.codec_context.height or 0)
-            duration_s: float | None = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration_s = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration_s = container.duration / av.time_base
-            rate = stream.average_rate or stream.base_rate
-            frame_rate = float(rate) if rate else None
-            frames = int(stream.frames) if stream.frames else None
+            info = _within_limits(path, _stream_parameters(container, stream))
+            turns = _first_frame_turns(container, stream)  # after the limits: never decode a frame over them
     except MediaError:
         raise
     except MemoryError as exc:
@@ -124,6 +121,29 @@ def probe_video(path: Path) -> VideoInfo:
     except Exception as exc:  # FFmpegError, OSError, ValueError... from a file FFmpeg cannot read
         truncated = _truncation(path, _signature(_read_head(path)))
         raise MediaError(f"{path}: {truncated or f'not a readable video ({_av_message(exc)})'}") from exc
+    return dataclasses.replace(info, width=info.height, height=info.width) if turns % 2 else info
+
+
+def _stream_parameters(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> VideoInfo:
+    """What the container declares about ``stream``, as stored (before the display rotation), unchecked."""
+    duration_s: float | None = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration_s = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration_s = container.duration / av.time_base
+    rate = stream.average_rate or stream.base_rate
+    return VideoInfo(
+        width=int(stream.codec_context.width or 0),
+        height=int(stream.codec_context.height or 0),
+        duration_s=duration_s,
+        frame_rate=float(rate) if rate else None,
+        frame_count=int(stream.frames) if stream.frames else None,
+    )
+
+
+def _within_limits(path: Path, info: VideoInfo) -> VideoInfo:
+    """``info`` with non-finite values dropped, or a MediaError when the size or duration is over the limits."""
+    width, height, duration_s, frame_rate = info.width, info.height, info.duration_s, info.frame_rate
     if width <= 0 or height <= 0:
         raise MediaError(f"{path}: video stream has no valid frame size (the decoder refused the one declared)")
     if width * height > MAX_VIDEO_FRAME_PIXELS:
@@ -137,9 +157,7 @@ def probe_video(path: Path) -> VideoInfo:
         raise MediaError(f"{path}: video lasts {duration_s:.0f} s, above the limit of {MAX_VIDEO_DURATION_S:.0f} s")
     if frame_rate is not None and not (math.isfinite(frame_rate) and frame_rate > 0):
         frame_rate = None
-    if _first_frame_turns(path) % 2:
-        width, height = height, width
-    return VideoInfo(width, height, duration_s, frame_rate, frames)
+    return dataclasses.replace(info, duration_s=duration_s, frame_rate=frame_rate)
 
 
 def _quarter_turns(frame: av.VideoFrame) -> int:
@@ -151,15 +169,11 @@ def _quarter_turns(frame: av.VideoFrame) -> int:
         return 0
 
 
-def _first_frame_turns(path: Path) -> int:
-    """Quarter turns of the first decodable frame; 0 when none decodes (decoding reports that later)."""
+def _first_frame_turns(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """Quarter turns of the stream's first decodable frame; 0 when none decodes (decoding reports that later)."""
     try:
-        with _open_container(path) as container:
-            stream = _video_stream(container)
-            if stream is None:
-                return 0
-            for frame in container.decode(stream):
-                return _quarter_turns(frame)
+        for frame in container.decode(stream):
+            return _quarter_turns(frame)
     except Exception:  # damaged data: sample_video names the problem when it decodes
         return 0
     return 0
@@ -191,6 +205,7 @@ def sample_video(
     scene_cut_diff: float = SCENE_CUT_MEAN_ABS_DIFF,
     near_duplicate_diff: float = NEAR_DUPLICATE_MEAN_ABS_DIFF,
     progress: Callable[[float], None] | None = None,
+    probe: VideoInfo | None = None,
 ) -> Iterator[Frame]:
     """Decode a video and yield frames sampled at ``fps`` plus one at every scene cut.
 
@@ -205,6 +220,8 @@ def sample_video(
         scene_cut_diff: thumbnail difference that marks a scene cut (grey levels).
         near_duplicate_diff: thumbnail difference under which a sample is dropped.
         progress: called with the time reached, in seconds, as decoding advances.
+        probe: what :func:`probe_video` returned for this file, when the caller has it;
+            without it the file is probed first.
 
     Yields:
         Frames in presentation order; ``index`` is the decoded frame number.
@@ -217,7 +234,7 @@ def sample_video(
     """
     if not fps > 0 or math.isinf(fps):
         raise ValueError(f"The sampling rate must be a positive number of frames per second, not {fps!r}.")
-    info = probe_video(path)
+    info = probe_video(path) if probe is None else probe
     truncated = _truncation(path, _signature(_read_head(path)))
     if truncated is not None:
         raise MediaError(f"{path}: {truncated}")
@@ -225,6 +242,66 @@ def sample_video(
         yield Frame(pixels=pixels, source=str(path), index=number, time_s=round(time_s, 6))
         if progress is not None:
             progress(time_s)
+
+
+class _Sampler:
+    """Which decoded frames :func:`sample_video` keeps, fed every frame's thumbnail in order.
+
+    A frame is kept when it is the first at or after the next periodic sample time, or
+    when it starts a new scene; a periodic sample nearly identical to the last kept
+    frame (a static shot) is dropped.
+    """
+
+    def __init__(self, period_s: float, scene_cut_diff: float, near_duplicate_diff: float) -> None:
+        self._period_s = period_s
+        self._scene_cut_diff = scene_cut_diff
+        self._near_duplicate_diff = near_duplicate_diff
+        self._next_sample_s: float | None = None
+        self._previous_thumb: NDArray[np.float32] | None = None
+        self._kept_thumb: NDArray[np.float32] | None = None
+
+    def keep(self, thumb: NDArray[np.float32], time_s: float) -> bool:
+        """Whether the frame at ``time_s`` with this thumbnail is kept."""
+        previous = self._previous_thumb
+        is_cut = previous is not None and float(np.abs(thumb - previous).mean()) > self._scene_cut_diff
+        is_due = self._next_sample_s is None or time_s >= self._next_sample_s - 1e-6
+        self._previous_thumb = thumb
+        keep = is_cut or is_due
+        if keep and not is_cut and self._kept_thumb is not None:
+            if float(np.abs(thumb - self._kept_thumb).mean()) < self._near_duplicate_diff:
+                keep = False
+        if is_due:
+            self._next_sample_s = self._next_due_after(time_s)
+        if keep:
+            self._kept_thumb = thumb
+        return keep
+
+    def _next_due_after(self, time_s: float) -> float:
+        """The first periodic sample time after ``time_s``."""
+        base = time_s if self._next_sample_s is None else self._next_sample_s
+        if time_s - base > self._period_s:  # a jump in time: skip the missed samples at once
+            base += math.floor((time_s - base) / self._period_s) * self._period_s
+        while base <= time_s + 1e-6:
+            base += self._period_s
+        return base
+
+
+def _checked_time(path: Path, frame: av.VideoFrame, decoded: int, fallback_rate: float | None) -> float:
+    """The presentation time of the ``decoded``-th frame, or a MediaError when it breaks a limit."""
+    if decoded >= _MAX_DECODED_FRAMES:
+        raise MediaError(f"{path}: video has more than {_MAX_DECODED_FRAMES:,} frames, above the limit")
+    if frame.width * frame.height > MAX_VIDEO_FRAME_PIXELS:
+        raise MediaError(
+            f"{path}: frame {decoded} is {frame.width}x{frame.height}, above the limit of "
+            f"{MAX_VIDEO_FRAME_PIXELS:,} pixels"
+        )
+    time_s = _frame_time(frame, decoded, fallback_rate)
+    if not math.isfinite(time_s) or time_s > MAX_VIDEO_DURATION_S:
+        raise MediaError(
+            f"{path}: video runs past the limit of {MAX_VIDEO_DURATION_S:.0f} s "
+            f"(frame {decoded} is at {time_s:.0f} s)"
+        )
+    return time_s
 
 
 def _decode_samples(
@@ -237,6 +314,7 @@ def _decode_samples(
     """
     decoded = 0
     last_time_s: float | None = None
+    sampler = _Sampler(period_s, scene_cut_diff, near_duplicate_diff)
     try:
         with _open_container(path) as container:
             stream = _video_stream(container)
@@ -244,44 +322,13 @@ def _decode_samples(
                 raise _no_video_stream(path, container)
             stream.thread_type = "AUTO"
             frames = container.decode(stream)
-            next_sample_s: float | None = None
-            previous_thumb: NDArray[np.float32] | None = None
-            kept_thumb: NDArray[np.float32] | None = None
             while True:
                 try:
                     frame = next(frames)
                 except StopIteration:
                     break
-                if decoded >= _MAX_DECODED_FRAMES:
-                    raise MediaError(f"{path}: video has more than {_MAX_DECODED_FRAMES:,} frames, above the limit")
-                if frame.width * frame.height > MAX_VIDEO_FRAME_PIXELS:
-                    raise MediaError(
-                        f"{path}: frame {decoded} is {frame.width}x{frame.height}, above the limit of "
-                        f"{MAX_VIDEO_FRAME_PIXELS:,} pixels"
-                    )
-                time_s = _frame_time(frame, decoded, info.frame_rate)
-                if not math.isfinite(time_s) or time_s > MAX_VIDEO_DURATION_S:
-                    raise MediaError(
-                        f"{path}: video runs past the limit of {MAX_VIDEO_DURATION_S:.0f} s "
-                        f"(frame {decoded} is at {time_s:.0f} s)"
-                    )
-                thumb = _thumbnail(frame)
-                is_cut = previous_thumb is not None and float(np.abs(thumb - previous_thumb).mean()) > scene_cut_diff
-                is_due = next_sample_s is None or time_s >= next_sample_s - 1e-6
-                previous_thumb = thumb
-                keep = is_cut or is_due
-                if keep and not is_cut and kept_thumb is not None:
-                    if float(np.abs(thumb - kept_thumb).mean()) < near_duplicate_diff:
-                        keep = False
-                if is_due:
-                    base = time_s if next_sample_s is None else next_sample_s
-                    if time_s - base > period_s:  # a jump in time: skip the missed samples at once
-                        base += math.floor((time_s - base) / period_s) * period_s
-                    while base <= time_s + 1e-6:
-                        base += period_s
-                    next_sample_s = base
-                if keep:
-                    kept_thumb = thumb
+                time_s = _checked_time(path, frame, decoded, info.frame_rate)
+                if sampler.keep(_thumbnail(frame), time_s):
                     yield decoded, time_s, upright_pixels(frame)
                 last_time_s = time_s
                 decoded += 1
@@ -293,6 +340,11 @@ def _decode_samples(
         raise MediaError(f"{path}: not enough memory to decode this video (after {decoded} frames)") from exc
     except Exception as exc:  # OSError, ValueError... from damaged data
         raise MediaError(f"{path}: video cannot be decoded after {decoded} frames ({_av_message(exc)})") from exc
+    _check_complete(path, info, decoded, last_time_s)
+
+
+def _check_complete(path: Path, info: VideoInfo, decoded: int, last_time_s: float | None) -> None:
+    """Refuse a video that decoded no frame, or stopped well before the duration its container declares."""
     if decoded == 0:
         raise MediaError(f"{path}: video has no decodable frames")
     if info.duration_s and last_time_s is not None and info.frame_rate:
