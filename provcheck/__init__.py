@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
-
+from ._version import __version__
 from .api import ClaimResult, Index, default_index_path
 from .errors import (
     DuplicateSourceError,

@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -135,6 +136,54 @@ def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Fra
     return frame
 
 
+@dataclass(frozen=True)
+class _SourceDetails:
+    """What :meth:`Index.add` was asked to store with a source, and how to read it."""
+
+    title: str | None
+    url: str | None
+    published: str | None
+    notes: str | None
+    fps: float
+    replace: bool
+
+
+@dataclass(frozen=True)
+class _SourceContent:
+    """A read source: its fingerprinted frames and the picture's size and duration."""
+
+    frames: tuple[FrameRecord, ...]
+    width: int
+    height: int
+    duration_s: float | None
+
+
+def _refuse_duplicate(store: IndexStore, digest: str, media_path: Path, replace: bool) -> None:
+    """Raise DuplicateSourceError when a file with this sha256 is indexed and ``replace`` is false."""
+    existing = store.find_by_sha256(digest)
+    if existing is not None and not replace:
+        raise DuplicateSourceError(
+            f"{media_path}: already indexed as source {existing.id} ({existing.title!r}); "
+            "use --replace to index it again",
+            existing.id,
+        )
+
+
+def _read_video(path: Path, fps: float, progress: Progress | None) -> _SourceContent:
+    """Probe a video once, then sample and fingerprint it; progress gets (seconds decoded, duration)."""
+    info = probe_video(path)
+    total = info.duration_s or 0.0
+    callback = None if progress is None else (lambda t: progress(t, total))
+    frames = fingerprint_video(sample_video(path, fps, progress=callback, probe=info))
+    return _SourceContent(tuple(frames), info.width, info.height, info.duration_s)
+
+
+def _read_still(path: Path) -> _SourceContent:
+    """Load and fingerprint a still image."""
+    frame = image_frame(path)
+    return _SourceContent((fingerprint(frame),), frame.width, frame.height, None)
+
+
 class Index:
     """A provcheck index of known sources, stored in one SQLite file.
 
@@ -215,59 +264,50 @@ class Index:
             DuplicateSourceError: already indexed and ``replace`` is false.
             IndexStoreError: the index cannot be written.
         """
+        details = _SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
         text = os.fspath(path)
         if is_url(text) and not Path(text).exists():
-            parse_published(published)
-            downloads = self.path.parent / DOWNLOADS_FOLDER
-            downloads.mkdir(parents=True, exist_ok=True)
-            fetched = fetch(text, downloads, fetch_policy or FetchPolicy())
-            try:
-                return self.add(
-                    fetched.path, title=title or _url_name(text), url=url or text, published=published, notes=notes,
-                    fps=fps, replace=replace, progress=progress,
-                )
-            except BaseException:
-                fetched.path.unlink(missing_ok=True)
-                raise
-        media_path = Path(path)
-        published = parse_published(published)
+            return self._add_url(text, details, progress, fetch_policy or FetchPolicy())
+        return self._add_file(Path(path), details, progress)
+
+    def _add_url(
+        self, address: str, details: _SourceDetails, progress: Progress | None, policy: FetchPolicy
+    ) -> SourceRecord:
+        """Download ``address`` into the downloads folder beside the index and add the file (kept only if added)."""
+        parse_published(details.published)  # refuse a bad date before downloading
+        downloads = self.path.parent / DOWNLOADS_FOLDER
+        downloads.mkdir(parents=True, exist_ok=True)
+        fetched = fetch(address, downloads, policy)
+        named = dataclasses.replace(details, title=details.title or _url_name(address), url=details.url or address)
+        try:
+            return self._add_file(fetched.path, named, progress)
+        except BaseException:
+            fetched.path.unlink(missing_ok=True)
+            raise
+
+    def _add_file(self, media_path: Path, details: _SourceDetails, progress: Progress | None) -> SourceRecord:
+        """Sniff, hash, refuse a duplicate, fingerprint and store one local file."""
+        published = parse_published(details.published)
         kind = media_kind(media_path)
         digest = sha256_file(media_path)
         store = self._open(create=True)
-        existing = store.find_by_sha256(digest)
-        if existing is not None and not replace:
-            raise DuplicateSourceError(
-                f"{media_path}: already indexed as source {existing.id} ({existing.title!r}); "
-                "use --replace to index it again",
-                existing.id,
-            )
-        duration_s: float | None
-        if kind == "video":
-            info = probe_video(media_path)
-            duration_s = info.duration_s
-            total = duration_s or 0.0
-            callback = None if progress is None else (lambda t: progress(t, total))
-            frames = fingerprint_video(sample_video(media_path, fps, progress=callback))
-            width, height = info.width, info.height
-        else:
-            frame = image_frame(media_path)
-            frames = [fingerprint(frame)]
-            width, height, duration_s = frame.width, frame.height, None
+        _refuse_duplicate(store, digest, media_path, details.replace)
+        content = _read_video(media_path, details.fps, progress) if kind == "video" else _read_still(media_path)
         record = store.add_source(
             NewSource(
                 kind=kind,
-                title=title or media_path.name,
-                url=url or None,
+                title=details.title or media_path.name,
+                url=details.url or None,
                 published=published,
-                notes=notes or None,
+                notes=details.notes or None,
                 path=str(media_path.resolve()),
                 sha256=digest,
-                duration_s=duration_s,
-                width=width,
-                height=height,
+                duration_s=content.duration_s,
+                width=content.width,
+                height=content.height,
             ),
-            frames,
-            replace=replace,
+            content.frames,
+            replace=details.replace,
         )
         self._engine = None
         return record
@@ -344,4 +384,13 @@ class Index:
         return ClaimResult.of(query, matches)
 
 
-__all__ = ["ClaimResult", "Index", "ProvcheckError", "default_index_path", "fingerprint", "iter_media_files"]
+__all__ = [
+    "ClaimResult",
+    "Index",
+    "ProvcheckError",
+    "SourceRecord",
+    "default_index_path",
+    "fingerprint",
+    "iter_media_files",
+    "parse_published",
+]

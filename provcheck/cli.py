@@ -6,19 +6,20 @@ Only this module prints, draws progress bars or exits. stdout carries results on
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from . import __version__, report
-from .api import Index, default_index_path, iter_media_files
+from . import report
+from ._version import __version__
+from .api import Index, SourceRecord, default_index_path, iter_media_files, parse_published
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
 from .fetch import FetchPolicy, is_url
 from .results import ClaimResult, Verdict
@@ -107,19 +108,30 @@ def traceback_option(func: F) -> F:
 
 
 @contextmanager
-def _progress(label: str, total: float, quiet: bool) -> Iterator[Callable[[float, float], None] | None]:
-    """A progress bar on stderr, hidden with --quiet or when stderr is not a terminal."""
-    if quiet or not sys.stderr.isatty() or total <= 0:
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[float, float], None] | None]:
+    """A progress bar on stderr, hidden with --quiet or when stderr is not a terminal.
+
+    The bar is drawn from the first report that knows the total (the video's duration,
+    which the API reads when it probes the file), so the file is not probed here too.
+    """
+    if quiet or not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=int(total * 10), label=label, file=sys.stderr) as bar:
-        position = [0]
+    with ExitStack() as stack:
+        advance: Callable[[int], None] | None = None
+        position = 0
 
-        def update(done: float, _total: float) -> None:
-            step = int(done * 10) - position[0]
+        def update(done: float, total: float) -> None:
+            nonlocal advance, position
+            if advance is None:
+                if total <= 0:
+                    return
+                bar = click.progressbar(length=int(total * 10), label=label, file=sys.stderr)
+                advance = stack.enter_context(bar).update
+            step = int(done * 10) - position
             if step > 0:
-                bar.update(step)
-                position[0] += step
+                advance(step)
+                position += step
 
         yield update
 
@@ -199,12 +211,28 @@ def index_add(
       provcheck index add footage/ --index newsroom.sqlite --fps 4
       provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
     """
-    from .api import parse_published
-
     try:
         parse_published(published)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--published") from exc
+    files = _media_files(paths, quiet)
+    many = len(files) > 1
+    with _index(index_path) as store:
+        add = functools.partial(
+            store.add, title=None if many and title is None else title, url=url, published=published, notes=notes,
+            fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
+        )
+        outcomes = [_add_one(add, file, as_json, quiet) for file in files]
+    if as_json:
+        click.echo(report.add_json(outcomes, str(store.path)))
+    if many and not quiet:
+        click.echo(f"provcheck: {report.add_summary(outcomes)}", err=True)
+    if any(isinstance(outcome, report.FailedFile) for outcome in outcomes):
+        sys.exit(ExitCode.INPUT_ERROR)
+
+
+def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
+    """The files to add: each path or URL as given, a folder replaced by the media files in it."""
     files: list[str] = []
     for text in paths:
         path = Path(text)
@@ -215,60 +243,30 @@ def index_add(
             files.extend(str(item) for item in found)
         else:
             files.append(text)
-    policy = FetchPolicy(allow_private=allow_private)
-    many = len(files) > 1
-    store = _index(index_path)
-    added, skipped, failed = [], [], []
-    with store:
-        for file in files:
-            try:
-                length = 0.0 if is_url(file) else _video_length(Path(file))
-                with _progress(f"indexing {Path(file).name}", length, quiet) as progress:
-                    record = store.add(
-                        file, title=None if many and title is None else title, url=url, published=published,
-                        notes=notes, fps=fps, replace=replace, progress=progress, fetch_policy=policy,
-                    )
-                added.append(record)
-                if not as_json:
-                    lasting = f"{record.duration_s:.1f} s, " if record.duration_s is not None else ""
-                    click.echo(f"added #{record.id} {record.kind} {record.title!r} ({lasting}{record.frame_count} frames)")
-            except DuplicateSourceError as exc:
-                skipped.append({"path": str(file), "source_id": exc.source_id, "reason": "already indexed"})
-                if not quiet:
-                    click.echo(f"provcheck: {_one_line(str(exc))}", err=True)
-            except ProvcheckError as exc:
-                if exc.exit_code == ExitCode.INDEX_ERROR:
-                    raise
-                failed.append({"path": str(file), "error": _one_line(str(exc))})
-                click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
-            except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug or exhaustion: this file only
-                message = f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
-                failed.append({"path": str(file), "error": message})
-                click.echo(f"provcheck: error: {message}", err=True)
-    if as_json:
-        click.echo(json.dumps(
-            {
-                "schema": report.JSON_SCHEMA_VERSION,
-                "index": str(store.path),
-                "added": [report.source_json(record, full=True) for record in added],
-                "skipped": skipped,
-                "errors": failed,
-            },
-            indent=2, ensure_ascii=False,
-        ))
-    if many and not quiet:
-        click.echo(f"provcheck: {len(added)} added, {len(skipped)} skipped, {len(failed)} failed", err=True)
-    if failed:
-        sys.exit(ExitCode.INPUT_ERROR)
+    return files
 
 
-def _video_length(path: Path) -> float:
-    from .media import probe_video
-
+def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> report.AddOutcome:
+    """Add one file, saying so (or why not); a failure of this file is returned, an index error raised."""
     try:
-        return probe_video(path).duration_s or 0.0
-    except ProvcheckError:
-        return 0.0
+        with _progress(f"indexing {Path(file).name}", quiet or is_url(file)) as progress:
+            record = add(file, progress=progress)
+        if not as_json:
+            click.echo(report.added_text(record))
+        return record
+    except DuplicateSourceError as exc:
+        if not quiet:
+            click.echo(f"provcheck: {_one_line(str(exc))}", err=True)
+        return report.SkippedFile(path=str(file), source_id=exc.source_id, reason="already indexed")
+    except ProvcheckError as exc:
+        if exc.exit_code == ExitCode.INDEX_ERROR:
+            raise
+        click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
+        return report.FailedFile(path=str(file), error=_one_line(str(exc)))
+    except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug or exhaustion: this file only
+        message = f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
+        click.echo(f"provcheck: error: {message}", err=True)
+        return report.FailedFile(path=str(file), error=message)
 
 
 @index.command("list", context_settings=CONTEXT_SETTINGS)
@@ -320,18 +318,9 @@ def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index check --index newsroom.sqlite --json
     """
     with _index(index_path) as store:
-        report_ = store.verify_integrity()
-    if as_json:
-        click.echo(json.dumps({"schema": report.JSON_SCHEMA_VERSION, "index": report_.location, "ok": report_.ok,
-                               "sources": report_.sources, "frames": report_.frames, "features": report_.features,
-                               "problems": list(report_.problems)}, indent=2))
-    else:
-        status = "ok" if report_.ok else f"{len(report_.problems)} problem(s)"
-        click.echo(f"{report_.location}: {status} ({report_.sources} sources, {report_.frames} frames, "
-                   f"{report_.features} with features)")
-        for problem in report_.problems:
-            click.echo(f"  {problem}")
-    if not report_.ok:
+        checked = store.verify_integrity()
+    click.echo(report.integrity_json(checked) if as_json else report.integrity_text(checked))
+    if not checked.ok:
         sys.exit(ExitCode.INDEX_ERROR)
 
 
@@ -350,11 +339,7 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
     """
     with _index(index_path) as store:
         record = store.remove(source_id)
-        if as_json:
-            click.echo(json.dumps({"schema": report.JSON_SCHEMA_VERSION, "index": str(store.path),
-                                   "removed": report.source_json(record, full=True)}, indent=2, ensure_ascii=False))
-        else:
-            click.echo(f"removed #{record.id} {record.kind} {record.title!r}")
+        click.echo(report.removed_json(record, str(store.path)) if as_json else report.removed_text(record))
 
 
 def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:

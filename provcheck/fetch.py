@@ -61,7 +61,7 @@ import urllib3.util.connection
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import __version__
+from ._version import __version__
 from .errors import MediaError
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 

@@ -1,16 +1,19 @@
 """Rendering results as human text or as the ``--json`` contract. Pure: returns strings.
 
-The JSON forms are a public interface (documented in the README); their keys only
-ever grow, and ``schema`` is bumped on any incompatible change.
+Every document the CLI prints on stdout is built here (``match``, ``index add``,
+``list``, ``info``, ``check``, ``remove``); ``cli.py`` only echoes them. The JSON forms
+are a public interface (documented in the README); their keys only ever grow, and
+``schema`` is bumped on any incompatible change.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .index import IndexStats, SourceRecord
+from .index import IndexStats, IntegrityReport, SourceRecord
 from .results import ClaimResult, CropBox, Derivation, Match
 
 JSON_SCHEMA_VERSION = 1
@@ -256,3 +259,90 @@ def stats_text(stats: IndexStats) -> str:
             f"created:  {stats.created_at}",
         ]
     )
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file ``index add`` did not add: already indexed as ``source_id``."""
+
+    path: str
+    source_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file ``index add`` could not add; ``error`` is its one-line message."""
+
+    path: str
+    error: str
+
+
+#: What became of one file given to ``index add``.
+AddOutcome = SourceRecord | SkippedFile | FailedFile
+
+
+def added_text(source: SourceRecord) -> str:
+    """The line ``index add`` prints for a source it added."""
+    lasting = f"{source.duration_s:.1f} s, " if source.duration_s is not None else ""
+    return f"added #{source.id} {source.kind} {source.title!r} ({lasting}{source.frame_count} frames)"
+
+
+def add_json(outcomes: Sequence[AddOutcome], index_location: str) -> str:
+    """The ``index add --json`` document: the added sources, then the skipped and the failed files."""
+    document = {
+        "schema": JSON_SCHEMA_VERSION,
+        "index": index_location,
+        "added": [source_json(item, full=True) for item in outcomes if isinstance(item, SourceRecord)],
+        "skipped": [
+            {"path": item.path, "source_id": item.source_id, "reason": item.reason}
+            for item in outcomes
+            if isinstance(item, SkippedFile)
+        ],
+        "errors": [{"path": item.path, "error": item.error} for item in outcomes if isinstance(item, FailedFile)],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def add_summary(outcomes: Sequence[AddOutcome]) -> str:
+    """``N added, N skipped, N failed`` for a batch ``index add``."""
+    added = sum(isinstance(item, SourceRecord) for item in outcomes)
+    skipped = sum(isinstance(item, SkippedFile) for item in outcomes)
+    failed = sum(isinstance(item, FailedFile) for item in outcomes)
+    return f"{added} added, {skipped} skipped, {failed} failed"
+
+
+def removed_json(source: SourceRecord, index_location: str) -> str:
+    """The ``index remove --json`` document."""
+    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "removed": source_json(source, full=True)}
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def removed_text(source: SourceRecord) -> str:
+    """The line ``index remove`` prints."""
+    return f"removed #{source.id} {source.kind} {source.title!r}"
+
+
+def integrity_json(checked: IntegrityReport) -> str:
+    """The ``index check --json`` document."""
+    document = {
+        "schema": JSON_SCHEMA_VERSION,
+        "index": checked.location,
+        "ok": checked.ok,
+        "sources": checked.sources,
+        "frames": checked.frames,
+        "features": checked.features,
+        "problems": list(checked.problems),
+    }
+    return json.dumps(document, indent=2)
+
+
+def integrity_text(checked: IntegrityReport) -> str:
+    """What ``index check`` prints: a status line, then one indented line per problem."""
+    status = "ok" if checked.ok else f"{len(checked.problems)} problem(s)"
+    lines = [
+        f"{checked.location}: {status} ({checked.sources} sources, {checked.frames} frames, "
+        f"{checked.features} with features)"
+    ]
+    lines.extend(f"  {problem}" for problem in checked.problems)
+    return "\n".join(lines)

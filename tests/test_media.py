@@ -76,14 +76,40 @@ def test_video_display_rotation_is_applied(tmp_path: Path, rotation: int) -> Non
         assert np.abs(frame.pixels.astype(int) - upright).mean() < 4
 
 
-def test_exif_orientation_is_applied(tmp_path: Path) -> None:
-    pixels = texture(9, 60, 100)
-    image = Image.fromarray(pixels)
+#: How each EXIF orientation (TIFF/EXIF tag 0x0112) turns the stored pixels into the picture
+#: as displayed, written independently of provcheck's own table with NumPy: 1 as stored,
+#: 2 mirrored, 3 turned 180°, 4 flipped upside down, 5 transposed (mirrored, then 90°
+#: counter-clockwise), 6 turned 90° clockwise, 7 transversed, 8 turned 90° counter-clockwise.
+_DISPLAYED = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+#: Each display transform undone: the pixels a camera stores for an upright picture.
+_STORED = {1: _DISPLAYED[1], 2: _DISPLAYED[2], 3: _DISPLAYED[3], 4: _DISPLAYED[4], 5: _DISPLAYED[5],
+           6: _DISPLAYED[8], 7: _DISPLAYED[7], 8: _DISPLAYED[6]}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> None:
+    upright = texture(9, 60, 100)  # wider than tall, no symmetry: a wrong turn or flip cannot pass
+    stored = np.ascontiguousarray(_STORED[orientation](upright))
+    assert np.array_equal(_DISPLAYED[orientation](stored), upright)
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    image.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
-    loaded = load_image(tmp_path / "rotated.jpg")
-    assert loaded.size == (60, 100)
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "stored.png", exif=exif)  # lossless: pixels compare exactly
+    Image.fromarray(stored).save(tmp_path / "stored.jpg", exif=exif, quality=95)
+    assert np.array_equal(np.asarray(load_image(tmp_path / "stored.png")), upright)
+    from_jpeg = np.asarray(load_image(tmp_path / "stored.jpg")).astype(int)
+    assert from_jpeg.shape == upright.shape
+    assert np.abs(from_jpeg - upright).mean() < 15  # JPEG loss on this detailed texture: about 7
+    for wrong in (2, 3, 4):  # the same size as upright but mirrored or turned: the tolerance tells them apart
+        assert np.abs(from_jpeg - _DISPLAYED[wrong](upright)).mean() > 40  # measured 73-92
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P", "L", "CMYK", "I;16", "LA"])
