@@ -22,7 +22,7 @@ from ._version import __version__
 from .api import Index, SourceRecord, default_index_path, iter_media_files, parse_published
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
 from .fetch import FetchPolicy, is_url
-from .results import ClaimResult, Verdict
+from .results import ClaimResult, FailedFile, SkippedFile, Verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -227,7 +227,7 @@ def index_add(
         click.echo(report.add_json(outcomes, str(store.path)))
     if many and not quiet:
         click.echo(f"provcheck: {report.add_summary(outcomes)}", err=True)
-    if any(isinstance(outcome, report.FailedFile) for outcome in outcomes):
+    if any(isinstance(outcome, FailedFile) for outcome in outcomes):
         sys.exit(ExitCode.INPUT_ERROR)
 
 
@@ -257,16 +257,16 @@ def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: 
     except DuplicateSourceError as exc:
         if not quiet:
             click.echo(f"provcheck: {_one_line(str(exc))}", err=True)
-        return report.SkippedFile(path=str(file), source_id=exc.source_id, reason="already indexed")
+        return SkippedFile(path=str(file), source_id=exc.source_id, reason="already indexed")
     except ProvcheckError as exc:
         if exc.exit_code == ExitCode.INDEX_ERROR:
             raise
         click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
-        return report.FailedFile(path=str(file), error=_one_line(str(exc)))
+        return FailedFile(path=str(file), error=_one_line(str(exc)))
     except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug or exhaustion: this file only
         message = f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
         click.echo(f"provcheck: error: {message}", err=True)
-        return report.FailedFile(path=str(file), error=message)
+        return FailedFile(path=str(file), error=message)
 
 
 @index.command("list", context_settings=CONTEXT_SETTINGS)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .index import IndexStats, IntegrityReport, SourceRecord
-from .results import ClaimResult, CropBox, Derivation, Match
+from .results import ClaimResult, CropBox, Derivation, FailedFile, Match, SkippedFile
 
 JSON_SCHEMA_VERSION = 1
 
@@ -259,23 +258,6 @@ def stats_text(stats: IndexStats) -> str:
             f"created:  {stats.created_at}",
         ]
     )
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """A file ``index add`` did not add: already indexed as ``source_id``."""
-
-    path: str
-    source_id: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class FailedFile:
-    """A file ``index add`` could not add; ``error`` is its one-line message."""
-
-    path: str
-    error: str
 
 
 #: What became of one file given to ``index add``.

@@ -134,3 +134,20 @@ class ClaimResult:
         if any(m.verdict is Verdict.MATCH for m in matches):
             verdict = Verdict.MATCH
         return cls(query=query, verdict=verdict, matches=tuple(matches))
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file ``index add`` did not add: already indexed as ``source_id``."""
+
+    path: str
+    source_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file ``index add`` could not add; ``error`` is its one-line message."""
+
+    path: str
+    error: str
