@@ -39,8 +39,8 @@ def stamp(pixels: np.ndarray, text: str, corner: str) -> np.ndarray:
     image = Image.fromarray(pixels).convert("RGBA")
     layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    font = synth._font(28)
-    width, height = synth._text_size(draw, text, font)
+    font = synth.font(28)
+    width, height = synth.text_size(draw, text, font)
     x = image.width - width - 20 if corner == "right" else 20
     draw.text((x, image.height - height - 20), text, font=font, fill=(255, 255, 255, 217))
     return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))

@@ -370,8 +370,8 @@ def watermarked(pixels: NDArray[np.uint8], text: str = "© REUTERS / Photo Agenc
     image = Image.fromarray(pixels).convert("RGBA")
     layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    font = synth._font(28)
-    width, height = synth._text_size(draw, text, font)
+    font = synth.font(28)
+    width, height = synth.text_size(draw, text, font)
     draw.text((image.width - width - 20, image.height - height - 20), text, font=font, fill=(255, 255, 255, 217))
     return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))
 
