@@ -9,7 +9,7 @@ This package owns everything that *fabricates* media; each module owns one part:
 - :mod:`~provcheck.synth.video`: rendering and H.264 encoding with PyAV, frame grabs;
 - :mod:`~provcheck.synth.photos`: still photos (oblique press photo, unrelated landscape);
 - :mod:`~provcheck.synth.edits`: the edits kit that turns a frame or photo into a "claimed
-  photo" (crop, caption bar, logo, JPEG, screenshot, ...), and its fonts;
+  photo" (crop, caption bar, logo, credit stamp, JPEG, screenshot, ...), and its fonts;
 - :mod:`~provcheck.synth.corpus`: :func:`build_demo_corpus`, which replays the 2017 case in
   which a defence ministry published a screenshot of a gunship *simulator* trailer and
   edited frames of 2016 Fallujah airstrike videos as "drone evidence", and its manifest.
@@ -51,6 +51,7 @@ from .edits import (
     rotate,
     rotation_crop_scale,
     screenshot,
+    stamp_credit,
     text_size,
 )
 from .looks import LOOKS
@@ -65,5 +66,5 @@ __all__ = [
     "add_border", "add_caption_bar", "add_logo", "build_demo_corpus", "contrast", "crop", "downscale",
     "extract_frame", "extract_frames", "font", "grayscale", "jpeg", "load_manifest", "mirror", "press_photo",
     "render_frame", "render_video", "rotate", "rotation_crop_scale", "screenshot",
-    "sky_photo", "terrain_texture", "text_size", "write_manifest",
+    "sky_photo", "stamp_credit", "terrain_texture", "text_size", "write_manifest",
 ]

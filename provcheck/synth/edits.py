@@ -1,10 +1,10 @@
 """The edits kit: what is done to a frame grab or photo before it is posted as a "claimed photo".
 
-This module owns every edit the corpora apply (crop, caption bar, border, logo, JPEG
-round trip, downscale, mirror, rotation, grayscale, contrast, screenshot in a fake UI)
-and the font helpers they draw text with.  Every edit takes a Pillow image or a uint8
-RGB array and returns a new RGB Pillow image; none uses randomness, a clock or a
-system font (Pillow's built-in scalable font only).
+This module owns every edit the corpora apply (crop, caption bar, border, logo, credit
+stamp, JPEG round trip, downscale, mirror, rotation, grayscale, contrast, screenshot in
+a fake UI) and the font helpers they draw text with.  Every edit takes a Pillow image
+or a uint8 RGB array and returns a new RGB Pillow image; none uses randomness, a clock
+or a system font (Pillow's built-in scalable font only).
 """
 
 from __future__ import annotations
@@ -157,6 +157,35 @@ def add_logo(img: ImageLike, text: str, corner: str = "top-right", opacity: floa
     dr.rounded_rectangle([x, y, x + bw, y + bh], radius=pad, fill=(160, 16, 24, a),
                          outline=(255, 255, 255, a), width=1)
     dr.text((x + bw / 2, y + bh / 2), text, font=face, fill=(255, 255, 255, a), anchor="mm")
+    return Image.alpha_composite(im, layer).convert("RGB")
+
+
+def stamp_credit(img: ImageLike, text: str, corner: str = "bottom-right", size: int = 28, margin: int = 20,
+                 opacity: float = 0.85) -> Image.Image:
+    """Stamp an agency credit line: plain white text, no box, as agencies and broadcasters do.
+
+    Every photo of an agency carries the same credit in the same place, which is what the
+    shared-credit bench and tests need.
+
+    Args:
+        img: Input image.
+        text: The credit, e.g. ``"AFP PHOTO / STR"``.
+        corner: ``"bottom-right"`` (default), ``"bottom-left"``, ``"top-left"`` or ``"top-right"``.
+        size: Font size in pixels.
+        margin: Distance of the text's ink box from the two nearest edges, in pixels.
+        opacity: Text opacity in ``[0, 1]``.
+
+    Returns:
+        The stamped image (same size).
+    """
+    im = _to_pil(img).convert("RGBA")
+    layer = Image.new("RGBA", im.size, (0, 0, 0, 0))
+    dr = ImageDraw.Draw(layer)
+    face = font(size)
+    width, height = text_size(dr, text, face)
+    x = margin if "left" in corner else im.width - width - margin
+    y = margin if "top" in corner else im.height - height - margin
+    dr.text((x, y), text, font=face, fill=(255, 255, 255, round(255 * opacity)))
     return Image.alpha_composite(im, layer).convert("RGB")
 
 
