@@ -49,6 +49,7 @@ from .edits import (
     jpeg,
     mirror,
     rotate,
+    rotation_crop_box,
     rotation_crop_scale,
     screenshot,
     stamp_credit,
@@ -65,6 +66,6 @@ __all__ = [
     "DemoCorpus", "Font", "Hud", "ImageLike", "Look", "Style", "SynthClaim", "SynthSource", "VideoSpec",
     "add_border", "add_caption_bar", "add_logo", "build_demo_corpus", "contrast", "crop", "downscale",
     "extract_frame", "extract_frames", "font", "grayscale", "jpeg", "load_manifest", "mirror", "press_photo",
-    "render_frame", "render_video", "rotate", "rotation_crop_scale", "screenshot",
+    "render_frame", "render_video", "rotate", "rotation_crop_box", "rotation_crop_scale", "screenshot",
     "sky_photo", "stamp_credit", "terrain_texture", "text_size", "write_manifest",
 ]
