@@ -263,8 +263,7 @@ def _edit_rotate(pic: Picture, rng: np.random.Generator, settings: Settings) -> 
     deg = float(rng.uniform(*ROTATION_RANGE_DEG)) * (1 if rng.random() < 0.5 else -1)
     width, height = pic.image.size
     pic.image = synth.rotate(pic.image, deg)
-    k = synth.rotation_crop_scale(width, height, deg)
-    inset, side = (1 - k) / 2 + 0.002, k - 0.004  # what synth.rotate crops
+    inset, _, side, _ = synth.rotation_crop_box(width, height, deg)  # what synth.rotate crops
     cos, sin = math.cos(math.radians(deg)), math.sin(math.radians(deg))
     cx, cy = width / 2, height / 2
 

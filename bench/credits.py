@@ -26,24 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from provcheck import Index, Match, Verdict, __version__, synth
 from provcheck.hashing import PDQHasher, PHasher, hamming_distances
 
 CREDITS = ("© REUTERS / Photo Agency 2016", "AFP PHOTO / STR", "MoD TV")
-
-
-def stamp(pixels: np.ndarray, text: str, corner: str) -> np.ndarray:
-    """The credit in white at 85 % opacity, 28 px, 20 px from the given bottom corner."""
-    image = Image.fromarray(pixels).convert("RGBA")
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    font = synth._font(28)
-    width, height = synth._text_size(draw, text, font)
-    x = image.width - width - 20 if corner == "right" else 20
-    draw.text((x, image.height - height - 20), text, font=font, fill=(255, 255, 255, 217))
-    return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))
 
 
 def photo(seed: int) -> np.ndarray:
@@ -86,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         index = Index(root / "index.sqlite")
         indexed: list[tuple[str, np.ndarray]] = []
         for c, credit in enumerate(CREDITS):
-            corner = "left" if c == 2 else "right"
+            corner = "bottom-left" if c == 2 else "bottom-right"
             for k in range(per_credit):
-                pixels = stamp(photo(args.seed + 100 * c + k), credit, corner)
+                pixels = np.asarray(synth.stamp_credit(photo(args.seed + 100 * c + k), credit, corner))
                 path = root / f"indexed_{c}_{k}.png"
                 Image.fromarray(pixels).save(path)
                 index.add(path, title=path.stem)
@@ -108,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             false_match = possible = 0
             n = 0
             for c, credit in enumerate(CREDITS):
-                corner = "left" if c == 2 else "right"
+                corner = "bottom-left" if c == 2 else "bottom-right"
                 for k in range(negatives):
-                    claim = make(stamp(photo(args.seed + 5000 + 100 * c + k), credit, corner))
+                    claim = make(np.asarray(synth.stamp_credit(photo(args.seed + 5000 + 100 * c + k), credit, corner)))
                     n += 1
                     matches = index.match(np.ascontiguousarray(claim))
                     records.append(claim_record(f"negative {view} {c}/{k}", matches))

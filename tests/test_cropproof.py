@@ -365,15 +365,7 @@ def test_crops_of_soft_cloud_beside_textured_ground_verify() -> None:
 
 def watermarked(pixels: NDArray[np.uint8], text: str = "© REUTERS / Photo Agency 2016") -> NDArray[np.uint8]:
     """The same agency credit, stamped in the same place, as every photo of an agency carries."""
-    from PIL import ImageDraw
-
-    image = Image.fromarray(pixels).convert("RGBA")
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    font = synth._font(28)
-    width, height = synth._text_size(draw, text, font)
-    draw.text((image.width - width - 20, image.height - height - 20), text, font=font, fill=(255, 255, 255, 217))
-    return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))
+    return np.asarray(synth.stamp_credit(pixels, text))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from conftest import frame_at, texture
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from provcheck import Index, Verdict, derive
+from provcheck import Index, Verdict, derive, synth
 from provcheck.hashing import hamming_distance
 from provcheck.index import SQLiteStore
 from provcheck.match import MatchEngine, MatchSettings
@@ -28,10 +29,6 @@ def caption(pixels: NDArray[np.uint8], text: str = "CONVOY LEAVES AL-BUKAMAL", s
     return np.asarray(image)
 
 
-def border(pixels: NDArray[np.uint8], px: int = 14) -> NDArray[np.uint8]:
-    return np.pad(pixels, ((px, px), (px, px), (0, 0)), constant_values=255)
-
-
 def logo(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
     image = Image.fromarray(pixels)
     ImageDraw.Draw(image).rectangle((8, 8, 60, 26), fill=(200, 0, 0))
@@ -39,32 +36,21 @@ def logo(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.asarray(image)
 
 
-def jpeg(pixels: NDArray[np.uint8], tmp_path: Path, quality: int = 40) -> NDArray[np.uint8]:
-    path = tmp_path / "recompressed.jpg"
-    Image.fromarray(pixels).save(path, quality=quality)
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def downscale(pixels: NDArray[np.uint8], width: int = 200) -> NDArray[np.uint8]:
-    image = Image.fromarray(pixels)
-    return np.asarray(image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS))
-
-
-EDITS = {
-    "exact": lambda p, t: p,
-    "caption": lambda p, t: caption(p),
-    "border": lambda p, t: border(p),
-    "logo": lambda p, t: logo(p),
-    "jpeg40": lambda p, t: jpeg(p, t),
-    "downscale": lambda p, t: downscale(p),
-    "mirror": lambda p, t: np.ascontiguousarray(p[:, ::-1]),
-    "caption+jpeg+mirror": lambda p, t: jpeg(caption(np.ascontiguousarray(p[:, ::-1])), t, 60),
+EDITS: dict[str, Callable[[NDArray[np.uint8]], NDArray[np.uint8]]] = {
+    "exact": lambda p: p,
+    "caption": caption,
+    "border": lambda p: np.asarray(synth.add_border(p, 14)),
+    "logo": logo,
+    "jpeg40": lambda p: np.asarray(synth.jpeg(p, 40)),
+    "downscale": lambda p: np.asarray(synth.downscale(p, 200)),
+    "mirror": lambda p: np.asarray(synth.mirror(p)),
+    "caption+jpeg+mirror": lambda p: np.asarray(synth.jpeg(caption(np.asarray(synth.mirror(p))), 60)),
 }
 
 
 @pytest.mark.parametrize("edit", sorted(EDITS))
-def test_derived_video_frame_matches_source_and_time(built_index: Path, pan_clip: Path, tmp_path: Path, edit: str) -> None:
-    claim = EDITS[edit](frame_at(pan_clip, 75), tmp_path)  # frame 75 = 3.0 s, after the cut
+def test_derived_video_frame_matches_source_and_time(built_index: Path, pan_clip: Path, edit: str) -> None:
+    claim = EDITS[edit](frame_at(pan_clip, 75))  # frame 75 = 3.0 s, after the cut
     matches = Index(built_index).match(claim)
     assert matches and matches[0].verdict is Verdict.MATCH
     best = matches[0]
@@ -76,8 +62,8 @@ def test_derived_video_frame_matches_source_and_time(built_index: Path, pan_clip
         assert "caption_bottom" in best.derivation.trimmed
 
 
-def test_derived_still_matches(built_index: Path, still_path: Path, tmp_path: Path) -> None:
-    claim = jpeg(caption(downscale(np.asarray(Image.open(still_path)), 300)), tmp_path, 50)
+def test_derived_still_matches(built_index: Path, still_path: Path) -> None:
+    claim = np.asarray(synth.jpeg(caption(np.asarray(synth.downscale(Image.open(still_path), 300))), 50))
     matches = Index(built_index).match(claim)
     assert matches[0].verdict is Verdict.MATCH
     assert matches[0].source.kind == "image" and matches[0].timestamp_s is None and matches[0].frame is None
@@ -123,9 +109,10 @@ def claim_frame(pixels: NDArray[np.uint8]):  # type: ignore[no-untyped-def]
 
 def test_find_trim_reports_caption_and_border() -> None:
     pixels = texture(3, 176, 320)
-    trim = find_trim(border(caption(pixels)))
+    framed = np.asarray(synth.add_border(caption(pixels), 14))
+    trim = find_trim(framed)
     assert "caption_bottom" in trim.labels and "border" in trim.labels
-    assert trim.apply(border(caption(pixels))).shape[:2] == pytest.approx((176, 320), abs=3)
+    assert trim.apply(framed).shape[:2] == pytest.approx((176, 320), abs=3)
     assert find_trim(pixels).is_empty
 
 
