@@ -3,7 +3,8 @@
 Given the claim-to-frame transform, this module works out the crop box in the source
 frame, the bands of the claim the source does not explain (caption bars, borders,
 padding) and tone changes (grayscale, contrast, brightness) by comparing the claim
-with the source warped into the claim's coordinates. Pure functions of arrays.
+with the source warped into the claim's coordinates. Pure functions of arrays; the
+warps and fits themselves come from :mod:`.warp`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from numpy.typing import NDArray
 
 from .media import RGBArray
 from .normalize import Trim
-from .verify import OUTSIDE, Verification, invert, map_points, warp_to_claim
+from .verify import Verification
+from .warp import OUTSIDE, fitted_residual, grey, invert, map_points, warp_to_claim
 
 #: A crop box covering at least this share of the frame's width and height is the whole frame.
 WHOLE_FRAME_SHARE = 0.97
@@ -87,27 +89,6 @@ def _band_kind(label: str) -> str:
     return "caption_bar" if label.startswith("caption") else "border"
 
 
-def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, height: int) -> tuple[
-    NDArray[np.float32], NDArray[np.bool_]
-]:
-    """The source's grey pixels as seen in claim coordinates, and where they exist."""
-    grey = cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    warped = np.asarray(warp_to_claim(grey, transform, (width, height), OUTSIDE), dtype=np.float32)
-    return warped, np.asarray(warped >= 0)
-
-
-def linear_fit(x: NDArray[np.float32], y: NDArray[np.float32]) -> tuple[float, float]:
-    """Least-squares y = slope * x + offset; a flat x (a uniform patch) gives slope 0.
-
-    Closed form rather than ``np.polyfit``, which warns (an error under the test
-    suite's warning filter) when x is constant.
-    """
-    xs, ys = x.astype(np.float64), y.astype(np.float64)
-    variance = float(xs.var())
-    slope = float(((xs - xs.mean()) * (ys - ys.mean())).mean()) / variance if variance > 1e-9 else 0.0
-    return slope, float(ys.mean() - slope * xs.mean())
-
-
 class _Agreement:
     """Where the claim agrees with the source warped onto it: a per-pixel residual map.
 
@@ -120,8 +101,8 @@ class _Agreement:
 
     def __init__(self, claim: RGBArray, source: RGBArray, transform: NDArray[np.float64], reference: Box) -> None:
         height, width = claim.shape[:2]
-        grey = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        warped, self.valid = _warp_source(source, transform, width, height)
+        warped = warp_to_claim(grey(source), transform, (width, height), OUTSIDE)
+        self.valid = np.asarray(warped >= 0)
         mask = np.zeros((height, width), dtype=bool)
         mask[int(reference.y) : int(reference.y + reference.h), int(reference.x) : int(reference.x + reference.w)] = True
         mask &= self.valid
@@ -129,8 +110,7 @@ class _Agreement:
         self.residual = np.full((height, width), np.inf, dtype=np.float32)
         self.limit = 0.0
         if self.usable:
-            slope, offset = linear_fit(warped[mask], grey[mask])
-            self.residual = np.where(self.valid, np.abs(grey - (slope * warped + offset)), np.inf).astype(np.float32)
+            self.residual = fitted_residual(grey(claim), warped, mask)
             self.limit = BAND_RESIDUAL_FACTOR * float(self.residual[mask].mean()) + BAND_RESIDUAL_SLACK
 
     def agrees(self, x0: int, y0: int, x1: int, y1: int) -> bool:

@@ -15,6 +15,9 @@ of a pixel do moving things (a vehicle, an explosion, drifting smoke) decide bet
 frames that local features cannot tell apart. Claim pixels that no frame explains (a
 logo, a player's controls) are left out before the final comparison. Frames scoring
 nearly as well as the best form the reported window.
+
+This module owns the search over decoded frames and its scoring; the shrink, warps,
+fits and direct alignment it uses come from :mod:`.warp`.
 """
 
 from __future__ import annotations
@@ -29,10 +32,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .derive import linear_fit
 from .errors import MediaError
 from .media import RGBArray, open_footage, upright_pixels
-from .verify import OUTSIDE, area_resize, fill_outside, warp_to_claim
+from .warp import OUTSIDE, area_resize, ecc_align, fill_outside, fitted_residual, shrink_region, warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
 #: step is 0.5 s, so the true frame can lie a step beyond the outermost anchor).
@@ -50,7 +52,7 @@ REALIGN_FRAMES = 8
 #: Full-size pixels kept for this many best frames (the reported frame is almost always
 #: one of them; otherwise it is decoded again). 8 frames of 4K video are 200 MB.
 KEPT_FRAMES = 8
-#: Direct alignment: iterations and convergence, Gaussian pre-filter (pixels, odd).
+#: Direct alignment (affine): iterations and convergence, Gaussian pre-filter (pixels, odd).
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-5)
 ECC_GAUSSIAN_SIZE = 3
 #: Phase correlation corrects an interpolated transform by a translation only when its
@@ -137,16 +139,13 @@ class _ClaimView:
     """The claim's picture region, small and grey, ready for correlation."""
 
     def __init__(self, claim: RGBArray, picture: tuple[float, float, float, float]) -> None:
-        x, y, w, h = picture
-        factor = min(1.0, COMPARE_MAX_SIDE / max(w, h, 1.0))
-        grey = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        left, top = max(0, int(round(x))), max(0, int(round(y)))
-        region = grey[top:top + max(1, int(round(h))), left:left + max(1, int(round(w)))]
-        self.size = (max(8, round(region.shape[1] * factor)), max(8, round(region.shape[0] * factor)))
-        self.grey, to_small = area_resize(region, self.size)
-        offset = np.array([[1, 0, -left], [0, 1, -top], [0, 0, 1]], dtype=np.float64)
-        #: maps the claim's small pixels to claim pixels
-        self.to_claim = np.asarray(np.linalg.inv(to_small @ offset), dtype=np.float64)
+        _, _, w, h = picture
+        # the shrink is taken from the picture box as given, not from the part of it inside the claim
+        region = shrink_region(claim, picture, COMPARE_MAX_SIDE, 8, long_side=max(w, h, 1.0))
+        self.size, self.grey = region.size, region.grey
+        offset = np.array([[1, 0, -region.left], [0, 1, -region.top], [0, 0, 1]], dtype=np.float64)
+        #: maps the claim's small pixels to claim pixels (agreement composes it the other way round; see ShrunkRegion)
+        self.to_claim = np.asarray(np.linalg.inv(region.to_small @ offset), dtype=np.float64)
         self.window = cv2.createHanningWindow(self.size, cv2.CV_64F)
         #: the claim pixels compared (not the ones no frame explains: a logo, a player's controls)
         self.used = np.ones((self.size[1], self.size[0]), dtype=bool)
@@ -156,12 +155,10 @@ class _ClaimView:
 
         ``warped`` is the frame seen in the claim's small coordinates (:meth:`warp`).
         """
-        valid = warped >= 0
-        fitted = valid & self.used
+        fitted = (warped >= 0) & self.used
         if fitted.sum() < 16:
             return np.full(warped.shape, np.inf, dtype=np.float32)
-        slope, offset = linear_fit(warped[fitted], self.grey[fitted])
-        return np.where(valid, np.abs(self.grey - (slope * warped + offset)), np.inf).astype(np.float32)
+        return fitted_residual(self.grey, warped, fitted)
 
     def exclude_unexplained(self, best_residual: NDArray[np.float32]) -> bool:
         """Stop comparing the claim pixels that no decoded frame explains; True if any were found.
@@ -201,17 +198,11 @@ class _ClaimView:
         zoom or an uneven pan, which is as much as a moving vehicle: the exact frame
         only stands out once aligned to a fraction of a pixel.
         """
-        warped = self.warp(frame, transform)
-        valid = warped >= 0
-        if valid.mean() < 0.5:
-            return None
-        try:
-            _, residual = cv2.findTransformECC(self.grey, fill_outside(warped, valid, np.float32),
-                                               np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE, ECC_CRITERIA,
-                                               (valid & self.used).astype(np.uint8), ECC_GAUSSIAN_SIZE)
-        except cv2.error:
-            return None  # did not converge: keep the interpolated transform
-        return self._corrected(transform, np.vstack([np.asarray(residual, dtype=np.float64), [0.0, 0.0, 1.0]]))
+        correction = ecc_align(self.grey, self.warp(frame, transform), "affine", ECC_CRITERIA, ECC_GAUSSIAN_SIZE,
+                               0.5, self.used)
+        if correction is None:
+            return None  # too little covered, or did not converge: keep the interpolated transform
+        return self._corrected(transform, correction)
 
     def shift(self, warped: NDArray[np.float32], transform: NDArray[np.float64]) -> NDArray[np.float64]:
         """``transform`` corrected by the translation phase correlation finds (a cheap first realignment).
