@@ -17,7 +17,9 @@ logo, a player's controls) are left out before the final comparison. Frames scor
 nearly as well as the best form the reported window.
 
 This module owns the search over decoded frames and its scoring; the shrink, warps,
-fits and direct alignment it uses come from :mod:`.warp`.
+fits and direct alignment it uses come from :mod:`.warp`. Only opening and decoding
+the video may fail on a file that changed since it was indexed: those failures (and
+only those) make the search give up and keep the sampled time.
 """
 
 from __future__ import annotations
@@ -263,20 +265,9 @@ def refine_time(
     start = max(0.0, max(anchors[0].time_s, best_s - MAX_SPAN_S / 2) - SPAN_MARGIN_S)
     end = min(anchors[-1].time_s, best_s + MAX_SPAN_S / 2) + SPAN_MARGIN_S
     view = _ClaimView(claim, picture)
-    scored: list[_Scored] = []
-    best_residual = np.full(view.used.shape, np.inf, dtype=np.float32)
     try:
-        for frame, time_s, rate in _decoded(path, start):
-            if time_s > end + 1e-6:
-                break
-            candidates = _transforms_at(anchors, time_s)
-            grey = upright_pixels(frame, "gray").astype(np.float32)
-            small = view.frame(grey, candidates[0])
-            error, transform, warped = _best_candidate(view, small, candidates)
-            scored.append(_Scored(round(time_s, 6), int(round(time_s * rate)), error, transform, small))
-            best_residual = np.minimum(best_residual, view.residual(warped))
-            _keep_pixels(scored, frame)
-    except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
+        scored, best_residual = _score_span(view, anchors, _decoded(path, start), end)
+    except _Unreadable:
         return None  # the file changed or is damaged since it was indexed: keep the sampled time
     if not scored:
         return None
@@ -286,12 +277,7 @@ def refine_time(
     _realign_best(view, scored)
     errors = np.array([entry.error for entry in scored])
     best_index = int(np.argmin(errors))
-    slack = max(WINDOW_MIN_SLACK, WINDOW_ERROR_SHARE * float(np.median(errors) - errors[best_index]))
-    low = high = best_index
-    while low > 0 and errors[low - 1] <= errors[best_index] + slack:
-        low -= 1
-    while high < len(scored) - 1 and errors[high + 1] <= errors[best_index] + slack:
-        high += 1
+    low, high = _window(errors, best_index)
     best = scored[best_index]
     pixels = best.rgb if best.rgb is not None else decode_frame(path, best.time_s)
     if pixels is None:
@@ -300,27 +286,101 @@ def refine_time(
                         best.transform, pixels)
 
 
+def _score_span(view: _ClaimView, anchors: Sequence[Anchor], frames: Iterator[_Decoded], end_s: float
+                ) -> tuple[list[_Scored], NDArray[np.float32]]:
+    """Score each decoded frame up to ``end_s``, and each claim pixel's smallest residual over them.
+
+    Raises:
+        _Unreadable: decoding failed (only decoding raises it: a scoring error is a bug and propagates).
+    """
+    scored: list[_Scored] = []
+    best_residual = np.full(view.used.shape, np.inf, dtype=np.float32)
+    for decoded in frames:
+        if decoded.time_s > end_s + 1e-6:
+            break
+        candidates = _transforms_at(anchors, decoded.time_s)
+        small = view.frame(decoded.pixels("gray").astype(np.float32), candidates[0])
+        error, transform, warped = _best_candidate(view, small, candidates)
+        scored.append(_Scored(round(decoded.time_s, 6), int(round(decoded.time_s * decoded.rate)), error, transform,
+                              small))
+        best_residual = np.minimum(best_residual, view.residual(warped))
+        _keep_pixels(scored, decoded)
+    return scored, best_residual
+
+
+def _window(errors: NDArray[np.float64], best_index: int) -> tuple[int, int]:
+    """First and last index of the run of frames around the best that score nearly as well."""
+    slack = max(WINDOW_MIN_SLACK, WINDOW_ERROR_SHARE * float(np.median(errors) - errors[best_index]))
+    low = high = best_index
+    while low > 0 and errors[low - 1] <= errors[best_index] + slack:
+        low -= 1
+    while high < len(errors) - 1 and errors[high + 1] <= errors[best_index] + slack:
+        high += 1
+    return low, high
+
+
 def decode_frame(path: Path, time_s: float) -> RGBArray | None:
     """The frame of ``path`` presented at ``time_s`` (decoded again: its pixels were not kept)."""
     try:
-        for frame, _, _ in _decoded(path, time_s):
-            return upright_pixels(frame)
-    except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
+        for decoded in _decoded(path, time_s):
+            return decoded.pixels()
+    except _Unreadable:
         return None
     return None
 
 
-def _decoded(path: Path, start_s: float) -> Iterator[tuple[av.VideoFrame, float, float]]:
-    """Frames of ``path`` from ``start_s`` on, with their time and the stream's frame rate (seeks first)."""
-    container, stream = open_footage(path)
-    with container:
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.base_rate or 25)
-        if start_s > 0 and stream.time_base is not None:
-            container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
-        for frame in container.decode(stream):
-            if frame.time is not None and frame.time >= start_s - 1e-6:
-                yield frame, float(frame.time), rate
+#: What opening, seeking, decoding and converting frames of a video that changed or was
+#: damaged since it was indexed can raise: FFmpeg's errors, MediaError (no footage stream
+#: any more), OSError (the file is gone), and the ValueError, AttributeError and IndexError
+#: PyAV lets through on malformed streams. Caught around those calls only.
+DECODE_ERRORS = (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError)
+
+
+class _Unreadable(Exception):
+    """The video could not be opened or decoded (any more)."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A decoded frame, its time and the stream's frame rate."""
+
+    frame: av.VideoFrame
+    time_s: float
+    rate: float
+
+    def pixels(self, format: str = "rgb24") -> NDArray[np.uint8]:
+        """The frame's pixels upright (``format="gray"``: grey levels); converting them is decoding too.
+
+        Raises:
+            _Unreadable: the conversion failed.
+        """
+        try:
+            return upright_pixels(self.frame, format)
+        except DECODE_ERRORS as exc:
+            raise _Unreadable(f"frame at {self.time_s:.3f} s: {exc}") from exc
+
+
+def _decoded(path: Path, start_s: float) -> Iterator[_Decoded]:
+    """Frames of ``path`` from ``start_s`` on (seeks first).
+
+    Everything in this generator is opening and decoding: what the caller does with a
+    frame runs in the caller's frame, so its errors never pass through this handler.
+
+    Raises:
+        _Unreadable: the file cannot be opened, sought or decoded.
+    """
+    try:
+        container, stream = open_footage(path)
+        with container:
+            stream.thread_type = "AUTO"
+            rate = float(stream.average_rate or stream.base_rate or 25)
+            if start_s > 0 and stream.time_base is not None:
+                container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.time is not None and frame.time >= start_s - 1e-6:
+                    yield _Decoded(frame, float(frame.time), rate)
+    except DECODE_ERRORS as exc:
+        raise _Unreadable(f"{path}: {exc}") from exc
 
 
 def _best_candidate(view: _ClaimView, frame: _FrameView, candidates: Sequence[NDArray[np.float64]]
@@ -354,7 +414,7 @@ class _Scored:
     realigned: bool = False
 
 
-def _keep_pixels(scored: list[_Scored], frame: av.VideoFrame) -> None:
+def _keep_pixels(scored: list[_Scored], decoded: _Decoded) -> None:
     """Keep the newest frame's pixels if it is among the KEPT_FRAMES best so far; drop the one it displaces."""
     newest = scored[-1]
     kept = [entry for entry in scored[:-1] if entry.rgb is not None]
@@ -363,7 +423,7 @@ def _keep_pixels(scored: list[_Scored], frame: av.VideoFrame) -> None:
         if worst.error <= newest.error:
             return
         worst.rgb = None
-    newest.rgb = upright_pixels(frame)
+    newest.rgb = decoded.pixels()
 
 
 def _realign_best(view: _ClaimView, scored: list[_Scored]) -> None:
