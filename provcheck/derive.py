@@ -29,10 +29,20 @@ BAND_MAX_INLIER_SHARE = 0.02
 #: most this multiple of the picture's own residual plus this many grey levels.
 BAND_RESIDUAL_FACTOR = 2.0
 BAND_RESIDUAL_SLACK = 6.0
+#: The claim's tone is fitted to the warped source only over at least this many pixels
+#: around the inliers (a 10x10 patch); with fewer the band check is not made.
+MIN_FIT_PIXELS = 100
+#: A region is judged agreeing only when the source covers at least this share of it.
+MIN_AGREEING_COVERAGE = 0.5
 #: Step, as a share of the claim's size, by which the picture region grows.
 GROW_STEP_SHARE = 0.005
 #: Bands thinner than this share of the claim are not reported.
 MIN_BAND_SHARE = 0.02
+#: A side of the picture is the band the trimmer found there when their thicknesses
+#: differ by at most this many pixels or this share of the thickness, whichever is more
+#: (the two are measured apart: by growing the picture, and by the trimmer).
+TRIMMED_BAND_SLACK_PX = 4.0
+TRIMMED_BAND_SLACK_SHARE = 0.3
 #: Mean channel spread (max - min, grey levels) under which a picture is grayscale,
 #: and over which its source is in colour (measured: JPEG q30 of a grey image < 3).
 GRAYSCALE_MAX_CHROMA = 4.0
@@ -41,6 +51,15 @@ COLOUR_MIN_CHROMA = 10.0
 #: or the brightness offset exceeds this many grey levels.
 CONTRAST_TOLERANCE = 0.12
 BRIGHTNESS_TOLERANCE = 12.0
+#: Tone is measured over at least this many picture pixels the source covers (as MIN_FIT_PIXELS).
+MIN_TONE_PIXELS = 100
+#: Luma weights (ITU-R BT.601, as OpenCV's grey) for tone, kept unrounded in float64.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+#: Percentiles of claim and source luma matched for the tone fit (5th to 95th, every 5).
+TONE_PERCENTILES = np.linspace(5, 95, 19)
+#: A source whose 5th-95th percentile luma spread is under this many grey levels is too
+#: flat for a contrast: only the brightness offset is measured.
+MIN_TONE_SPREAD = 8.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +125,7 @@ class _Agreement:
         mask = np.zeros((height, width), dtype=bool)
         mask[int(reference.y) : int(reference.y + reference.h), int(reference.x) : int(reference.x + reference.w)] = True
         mask &= self.valid
-        self.usable = int(mask.sum()) >= 100
+        self.usable = int(mask.sum()) >= MIN_FIT_PIXELS
         self.residual = np.full((height, width), np.inf, dtype=np.float32)
         self.limit = 0.0
         if self.usable:
@@ -118,7 +137,7 @@ class _Agreement:
             return False
         region = self.residual[y0:y1, x0:x1]
         finite = np.isfinite(region)
-        if finite.mean() < 0.5:
+        if finite.mean() < MIN_AGREEING_COVERAGE:
             return False
         return float(region[finite].mean()) <= self.limit
 
@@ -153,7 +172,8 @@ def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[
     trimmed = {"top": trim.top, "bottom": trim.bottom, "left": trim.left, "right": trim.right}
     for side, thickness, box, extent in sides:
         # a band the trimmer found is reported however thin (it checked it is uniform)
-        trimmed_here = trimmed[side] > 0 and abs(trimmed[side] - thickness) <= max(4.0, 0.3 * thickness)
+        slack = max(TRIMMED_BAND_SLACK_PX, TRIMMED_BAND_SLACK_SHARE * thickness)
+        trimmed_here = trimmed[side] > 0 and abs(trimmed[side] - thickness) <= slack
         if thickness < MIN_BAND_SHARE * extent and not (trimmed_here and thickness >= 1):
             continue
         kind = "unexplained"
@@ -293,21 +313,20 @@ def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture:
     x0, y0 = int(max(0, picture.x)), int(max(0, picture.y))
     region[y0 : int(picture.y + picture.h), x0 : int(picture.x + picture.w)] = True
     valid &= region
-    if valid.sum() < 100:
+    if valid.sum() < MIN_TONE_PIXELS:
         return None
     claim_px = claim[valid].astype(np.float64)
     source_px = warped[valid].astype(np.float64)
     claim_chroma = float((claim_px.max(axis=1) - claim_px.min(axis=1)).mean())
     source_chroma = float((source_px.max(axis=1) - source_px.min(axis=1)).mean())
     grayscale = claim_chroma < GRAYSCALE_MAX_CHROMA and source_chroma > COLOUR_MIN_CHROMA
-    weights = np.array([0.299, 0.587, 0.114])
+    weights = np.array(LUMA_WEIGHTS)
     claim_luma = claim_px @ weights
     source_luma = source_px @ weights
     # robust linear fit on matched percentiles (insensitive to misregistration at edges)
-    quantiles = np.linspace(5, 95, 19)
-    cq = np.percentile(claim_luma, quantiles)
-    sq = np.percentile(source_luma, quantiles)
-    if float(sq[-1] - sq[0]) < 8:
+    cq = np.percentile(claim_luma, TONE_PERCENTILES)
+    sq = np.percentile(source_luma, TONE_PERCENTILES)
+    if float(sq[-1] - sq[0]) < MIN_TONE_SPREAD:
         return Tone(grayscale, 1.0, float(cq.mean() - sq.mean()))
     contrast, brightness = np.polyfit(sq, cq, 1)
     return Tone(grayscale, float(contrast), float(brightness))

@@ -44,8 +44,19 @@ SPAN_MARGIN_S = 1.0
 #: Longest span decoded, in seconds (a long static shot: only the part nearest the
 #: best sampled frame is searched).
 MAX_SPAN_S = 12.0
-#: The claim is compared at this size (long side, pixels): enough for vehicles.
+#: The claim is compared at this size (long side, pixels): enough for vehicles ...
 COMPARE_MAX_SIDE = 256
+#: ... and neither the claim nor a decoded frame is shrunk below this many pixels a side.
+MIN_COMPARE_SIZE = 8
+#: A decoded frame is shrunk (area-averaged) before warping when it would be shrunk to
+#: under this share of its size anyway (a milder shrink is left to the warp's interpolation).
+FRAME_SHRINK_BELOW = 0.8
+#: A frame that covers less than this share of the compared claim pixels is neither
+#: realigned nor corrected, and scores UNCOVERED_ERROR (worse than any correlation).
+MIN_COVERED_SHARE = 0.5
+UNCOVERED_ERROR = 2.0
+#: Fewer claim pixels than this (about a 4x4 patch) are too few for a tone fit or a noise level.
+MIN_FIT_PIXELS = 16
 #: Frames whose correlation error is within this share of the spread between the best
 #: and the median frame match "equally well" (the reported window).
 WINDOW_ERROR_SHARE = 0.1
@@ -54,6 +65,8 @@ REALIGN_FRAMES = 8
 #: Full-size pixels kept for this many best frames (the reported frame is almost always
 #: one of them; otherwise it is decoded again). 8 frames of 4K video are 200 MB.
 KEPT_FRAMES = 8
+#: Frame rate assumed for a stream that declares none (frame numbers only; times come from the stream).
+FALLBACK_FRAME_RATE = 25.0
 #: Direct alignment (affine): iterations and convergence, Gaussian pre-filter (pixels, odd).
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-5)
 ECC_GAUSSIAN_SIZE = 3
@@ -67,6 +80,8 @@ PHASE_MAX_SHIFT_SHARE = 0.1
 UNEXPLAINED_NOISE_FACTOR = 6.0
 UNEXPLAINED_CONTRAST_SHARE = 0.5
 UNEXPLAINED_MAX_SHARE = 0.4
+#: Median absolute deviation to standard deviation for Gaussian noise (1 / Phi^-1(3/4)).
+MAD_TO_SIGMA = 1.4826
 #: Smallest absolute slack for the window, in correlation-error units (JPEG noise).
 WINDOW_MIN_SLACK = 0.002
 
@@ -130,8 +145,8 @@ class _FrameView:
     def __init__(self, grey: NDArray[np.float32], frame_per_small: float) -> None:
         height, width = grey.shape
         shrink = min(1.0, 1.0 / max(frame_per_small, 1e-6))
-        if shrink < 0.8:
-            size = (max(8, round(width * shrink)), max(8, round(height * shrink)))
+        if shrink < FRAME_SHRINK_BELOW:
+            size = (max(MIN_COMPARE_SIZE, round(width * shrink)), max(MIN_COMPARE_SIZE, round(height * shrink)))
             self.grey, self.from_frame = area_resize(grey, size)
         else:
             self.grey, self.from_frame = grey, np.eye(3)
@@ -143,7 +158,7 @@ class _ClaimView:
     def __init__(self, claim: RGBArray, picture: tuple[float, float, float, float]) -> None:
         _, _, w, h = picture
         # the shrink is taken from the picture box as given, not from the part of it inside the claim
-        region = shrink_region(claim, picture, COMPARE_MAX_SIDE, 8, long_side=max(w, h, 1.0))
+        region = shrink_region(claim, picture, COMPARE_MAX_SIDE, MIN_COMPARE_SIZE, long_side=max(w, h, 1.0))
         self.size, self.grey = region.size, region.grey
         offset = np.array([[1, 0, -region.left], [0, 1, -region.top], [0, 0, 1]], dtype=np.float64)
         #: maps the claim's small pixels to claim pixels (agreement composes it the other way round; see ShrunkRegion)
@@ -158,7 +173,7 @@ class _ClaimView:
         ``warped`` is the frame seen in the claim's small coordinates (:meth:`warp`).
         """
         fitted = (warped >= 0) & self.used
-        if fitted.sum() < 16:
+        if fitted.sum() < MIN_FIT_PIXELS:
             return np.full(warped.shape, np.inf, dtype=np.float32)
         return fitted_residual(self.grey, warped, fitted)
 
@@ -172,9 +187,9 @@ class _ClaimView:
         otherwise decide the correlation for every frame alike.
         """
         finite = np.isfinite(best_residual)
-        if finite.sum() < 16:
+        if finite.sum() < MIN_FIT_PIXELS:
             return False
-        noise = 1.4826 * float(np.median(best_residual[finite]))
+        noise = MAD_TO_SIGMA * float(np.median(best_residual[finite]))
         limit = max(UNEXPLAINED_NOISE_FACTOR * noise, UNEXPLAINED_CONTRAST_SHARE * float(self.grey.std()))
         unexplained = finite & (best_residual > limit)
         unexplained = cv2.dilate(unexplained.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -201,7 +216,7 @@ class _ClaimView:
         only stands out once aligned to a fraction of a pixel.
         """
         correction = ecc_align(self.grey, self.warp(frame, transform), "affine", ECC_CRITERIA, ECC_GAUSSIAN_SIZE,
-                               0.5, self.used)
+                               MIN_COVERED_SHARE, self.used)
         if correction is None:
             return None  # too little covered, or did not converge: keep the interpolated transform
         return self._corrected(transform, correction)
@@ -213,7 +228,7 @@ class _ClaimView:
         ``transform`` itself when there is nothing trustworthy to correct.
         """
         valid = warped >= 0
-        if valid.mean() < 0.5:
+        if valid.mean() < MIN_COVERED_SHARE:
             return transform
         (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), fill_outside(warped, valid, np.float64),
                                                 self.window)
@@ -239,8 +254,8 @@ class _ClaimView:
         """
         valid = (warped >= 0) & self.used
         covered = float(valid.sum()) / max(1, int(self.used.sum()))
-        if covered < 0.5:
-            return 2.0
+        if covered < MIN_COVERED_SHARE:
+            return UNCOVERED_ERROR
         a = _standardise(self.grey[valid])
         b = _standardise(np.asarray(warped[valid], dtype=np.float32))
         return float(covered * (1.0 - (a * b).mean()) + (1.0 - covered))
@@ -373,7 +388,7 @@ def _decoded(path: Path, start_s: float) -> Iterator[_Decoded]:
         container, stream = open_footage(path)
         with container:
             stream.thread_type = "AUTO"
-            rate = float(stream.average_rate or stream.base_rate or 25)
+            rate = float(stream.average_rate or stream.base_rate or FALLBACK_FRAME_RATE)
             if start_s > 0 and stream.time_base is not None:
                 container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
             for frame in container.decode(stream):
