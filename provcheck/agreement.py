@@ -11,6 +11,9 @@ watermark agrees only where the watermark is.
 Both images are compared grey, small and band-passed (difference of Gaussians), so
 tone changes, grayscale, blur of a re-encode and smooth gradients (every sky is
 brighter at the horizon) do not count; cells the claim leaves flat are not judged.
+
+This module owns the cell grid, the band-pass and the cell correlations; the shrink,
+warp and direct alignment they use come from :mod:`.warp`.
 """
 
 from __future__ import annotations
@@ -22,10 +25,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .media import RGBArray
-from .verify import OUTSIDE, area_resize, fill_outside, map_points, warp_to_claim
+from .warp import OUTSIDE, area_resize, ecc_align, fill_outside, grey, map_points, shrink_region, warp_to_claim
 
-#: The claim's picture is compared at this long side (pixels).
+#: The claim's picture is compared at this long side (pixels) ...
 COMPARE_SIDE = 192
+#: ... and never smaller than this on either side (pixels).
+MIN_COMPARE_SIZE = 16
+#: The source is shrunk (area-averaged) before warping where it is this many times finer
+#: than the comparison size: a plain warp would alias it ...
+SOURCE_SHRINK_ABOVE = 1.5
+#: ... to no less than this many pixels a side.
+MIN_SOURCE_SIZE = 8
+#: A cell spans at least this many pixels of the comparison size a side (the grid has
+#: fewer cells on a very thin picture rather than cells too small to correlate).
+MIN_CELL_PX = 8
 #: About this many cells cover the picture, as square as its aspect ratio allows.
 CELLS = 64
 #: Band-pass: fine and coarse Gaussian sigmas at the comparison size (pixels).
@@ -44,6 +57,10 @@ CELL_AGREES_NCC = 0.5
 #: moving any corner by more than this share of the long side is not trusted.
 ALIGN_MAX_CORNER_SHIFT = 0.1
 ALIGN_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-5)
+#: The refinement needs the source to cover at least this share of the claim's picture ...
+ALIGN_MIN_COVERED = 0.3
+#: ... and pre-filters both with a Gaussian this size (pixels, odd; OpenCV's default is 5).
+ALIGN_GAUSSIAN_SIZE = 3
 
 
 @dataclass(frozen=True)
@@ -81,40 +98,31 @@ def _band_pass(grey: NDArray[np.float32]) -> NDArray[np.float32]:
     return result
 
 
-def _grey(pixels: RGBArray) -> NDArray[np.float32]:
-    return np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.float32)
-
-
 def _grid(width: int, height: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Cell edges (columns, rows) for about CELLS square-ish cells over a width x height image."""
-    across = max(1, min(width // 8, round(float(np.sqrt(CELLS * width / height)))))
-    down = max(1, min(height // 8, round(CELLS / across)))
+    across = max(1, min(width // MIN_CELL_PX, round(float(np.sqrt(CELLS * width / height)))))
+    down = max(1, min(height // MIN_CELL_PX, round(CELLS / across)))
     return (np.linspace(0, width, across + 1).round().astype(np.int64),
             np.linspace(0, height, down + 1).round().astype(np.int64))
 
 
 def _source_in_claim(source: RGBArray, to_source: NDArray[np.float64], size: tuple[int, int]) -> NDArray[np.float32]:
     """The source's grey pixels seen through ``to_source``, shrunk first where it is much finer (no aliasing)."""
-    grey = _grey(source)
+    pixels = grey(source)
     scale = float(np.sqrt(abs(np.linalg.det(to_source[:2, :2] / to_source[2, 2]))))
-    if scale > 1.5:
-        grey, to_shrunk = area_resize(grey, (max(8, round(grey.shape[1] / scale)), max(8, round(grey.shape[0] / scale))))
+    if scale > SOURCE_SHRINK_ABOVE:
+        shrunk = (max(MIN_SOURCE_SIZE, round(pixels.shape[1] / scale)),
+                  max(MIN_SOURCE_SIZE, round(pixels.shape[0] / scale)))
+        pixels, to_shrunk = area_resize(pixels, shrunk)
         to_source = to_shrunk @ to_source
-    return warp_to_claim(grey, to_source, size, OUTSIDE)
+    return warp_to_claim(pixels, to_source, size, OUTSIDE)
 
 
 def _alignment(claim: NDArray[np.float32], warped: NDArray[np.float32]) -> NDArray[np.float64] | None:
     """A homography (claim small pixels to warped pixels) aligning ``warped`` onto ``claim``, or None."""
-    covered = warped >= 0
-    if covered.mean() < 0.3:
-        return None
-    filled = fill_outside(warped, covered, np.float32)
-    try:
-        _, matrix = cv2.findTransformECC(claim, filled, np.eye(3, dtype=np.float32), cv2.MOTION_HOMOGRAPHY,
-                                         ALIGN_CRITERIA, covered.astype(np.uint8), 3)
-    except cv2.error:
-        return None  # did not converge: compare as verified
-    correction = np.asarray(matrix, dtype=np.float64)
+    correction = ecc_align(claim, warped, "homography", ALIGN_CRITERIA, ALIGN_GAUSSIAN_SIZE, ALIGN_MIN_COVERED)
+    if correction is None:
+        return None  # too little covered, or did not converge: compare as verified
     height, width = claim.shape
     corners = np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]])
     if not np.all(np.isfinite(correction)) or abs(correction[2, 2]) < 1e-9:
@@ -138,15 +146,10 @@ def pixel_agreement(
         region: (x, y, w, h) of the claim compared, in claim pixels: its picture without
             the bands the trimmer found (a caption bar, a border).
     """
-    x, y, w, h = region
-    left, top = max(0, int(round(x))), max(0, int(round(y)))
-    right = min(claim.shape[1], left + max(1, int(round(w))))
-    bottom = min(claim.shape[0], top + max(1, int(round(h))))
-    compared = _grey(claim[top:bottom, left:right])
-    factor = min(1.0, COMPARE_SIDE / max(compared.shape))
-    size = (max(16, round(compared.shape[1] * factor)), max(16, round(compared.shape[0] * factor)))
-    small, to_small = area_resize(compared, size)
-    to_claim = np.array([[1.0, 0, left], [0, 1.0, top], [0, 0, 1]]) @ np.linalg.inv(to_small)  # small -> claim pixels
+    compared = shrink_region(claim, region, COMPARE_SIDE, MIN_COMPARE_SIZE)
+    small, size = compared.grey, compared.size
+    # small -> claim pixels (refine composes its map the other way round; see ShrunkRegion)
+    to_claim = np.array([[1.0, 0, compared.left], [0, 1.0, compared.top], [0, 0, 1]]) @ np.linalg.inv(compared.to_small)
     to_source = transform @ to_claim
     cols, rows = _grid(size[0], size[1])
     centre_x, centre_y = np.meshgrid((cols[:-1] + cols[1:]) / 2 - 0.5, (rows[:-1] + rows[1:]) / 2 - 0.5)

@@ -3,7 +3,8 @@
 Given the claim-to-frame transform, this module works out the crop box in the source
 frame, the bands of the claim the source does not explain (caption bars, borders,
 padding) and tone changes (grayscale, contrast, brightness) by comparing the claim
-with the source warped into the claim's coordinates. Pure functions of arrays.
+with the source warped into the claim's coordinates. Pure functions of arrays; the
+warps and fits themselves come from :mod:`.warp`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from numpy.typing import NDArray
 
 from .media import RGBArray
 from .normalize import Trim
-from .verify import OUTSIDE, Verification, invert, map_points, warp_to_claim
+from .verify import Verification
+from .warp import OUTSIDE, fitted_residual, grey, invert, map_points, warp_to_claim
 
 #: A crop box covering at least this share of the frame's width and height is the whole frame.
 WHOLE_FRAME_SHARE = 0.97
@@ -27,10 +29,20 @@ BAND_MAX_INLIER_SHARE = 0.02
 #: most this multiple of the picture's own residual plus this many grey levels.
 BAND_RESIDUAL_FACTOR = 2.0
 BAND_RESIDUAL_SLACK = 6.0
+#: The claim's tone is fitted to the warped source only over at least this many pixels
+#: around the inliers (a 10x10 patch); with fewer the band check is not made.
+MIN_FIT_PIXELS = 100
+#: A region is judged agreeing only when the source covers at least this share of it.
+MIN_AGREEING_COVERAGE = 0.5
 #: Step, as a share of the claim's size, by which the picture region grows.
 GROW_STEP_SHARE = 0.005
 #: Bands thinner than this share of the claim are not reported.
 MIN_BAND_SHARE = 0.02
+#: A side of the picture is the band the trimmer found there when their thicknesses
+#: differ by at most this many pixels or this share of the thickness, whichever is more
+#: (the two are measured apart: by growing the picture, and by the trimmer).
+TRIMMED_BAND_SLACK_PX = 4.0
+TRIMMED_BAND_SLACK_SHARE = 0.3
 #: Mean channel spread (max - min, grey levels) under which a picture is grayscale,
 #: and over which its source is in colour (measured: JPEG q30 of a grey image < 3).
 GRAYSCALE_MAX_CHROMA = 4.0
@@ -39,6 +51,15 @@ COLOUR_MIN_CHROMA = 10.0
 #: or the brightness offset exceeds this many grey levels.
 CONTRAST_TOLERANCE = 0.12
 BRIGHTNESS_TOLERANCE = 12.0
+#: Tone is measured over at least this many picture pixels the source covers (as MIN_FIT_PIXELS).
+MIN_TONE_PIXELS = 100
+#: Luma weights (ITU-R BT.601, as OpenCV's grey) for tone, kept unrounded in float64.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+#: Percentiles of claim and source luma matched for the tone fit (5th to 95th, every 5).
+TONE_PERCENTILES = np.linspace(5, 95, 19)
+#: A source whose 5th-95th percentile luma spread is under this many grey levels is too
+#: flat for a contrast: only the brightness offset is measured.
+MIN_TONE_SPREAD = 8.0
 
 
 @dataclass(frozen=True)
@@ -87,27 +108,6 @@ def _band_kind(label: str) -> str:
     return "caption_bar" if label.startswith("caption") else "border"
 
 
-def _warp_source(source: RGBArray, transform: NDArray[np.float64], width: int, height: int) -> tuple[
-    NDArray[np.float32], NDArray[np.bool_]
-]:
-    """The source's grey pixels as seen in claim coordinates, and where they exist."""
-    grey = cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    warped = np.asarray(warp_to_claim(grey, transform, (width, height), OUTSIDE), dtype=np.float32)
-    return warped, np.asarray(warped >= 0)
-
-
-def linear_fit(x: NDArray[np.float32], y: NDArray[np.float32]) -> tuple[float, float]:
-    """Least-squares y = slope * x + offset; a flat x (a uniform patch) gives slope 0.
-
-    Closed form rather than ``np.polyfit``, which warns (an error under the test
-    suite's warning filter) when x is constant.
-    """
-    xs, ys = x.astype(np.float64), y.astype(np.float64)
-    variance = float(xs.var())
-    slope = float(((xs - xs.mean()) * (ys - ys.mean())).mean()) / variance if variance > 1e-9 else 0.0
-    return slope, float(ys.mean() - slope * xs.mean())
-
-
 class _Agreement:
     """Where the claim agrees with the source warped onto it: a per-pixel residual map.
 
@@ -120,17 +120,16 @@ class _Agreement:
 
     def __init__(self, claim: RGBArray, source: RGBArray, transform: NDArray[np.float64], reference: Box) -> None:
         height, width = claim.shape[:2]
-        grey = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        warped, self.valid = _warp_source(source, transform, width, height)
+        warped = warp_to_claim(grey(source), transform, (width, height), OUTSIDE)
+        self.valid = np.asarray(warped >= 0)
         mask = np.zeros((height, width), dtype=bool)
         mask[int(reference.y) : int(reference.y + reference.h), int(reference.x) : int(reference.x + reference.w)] = True
         mask &= self.valid
-        self.usable = int(mask.sum()) >= 100
+        self.usable = int(mask.sum()) >= MIN_FIT_PIXELS
         self.residual = np.full((height, width), np.inf, dtype=np.float32)
         self.limit = 0.0
         if self.usable:
-            slope, offset = linear_fit(warped[mask], grey[mask])
-            self.residual = np.where(self.valid, np.abs(grey - (slope * warped + offset)), np.inf).astype(np.float32)
+            self.residual = fitted_residual(grey(claim), warped, mask)
             self.limit = BAND_RESIDUAL_FACTOR * float(self.residual[mask].mean()) + BAND_RESIDUAL_SLACK
 
     def agrees(self, x0: int, y0: int, x1: int, y1: int) -> bool:
@@ -138,7 +137,7 @@ class _Agreement:
             return False
         region = self.residual[y0:y1, x0:x1]
         finite = np.isfinite(region)
-        if finite.mean() < 0.5:
+        if finite.mean() < MIN_AGREEING_COVERAGE:
             return False
         return float(region[finite].mean()) <= self.limit
 
@@ -173,7 +172,8 @@ def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[
     trimmed = {"top": trim.top, "bottom": trim.bottom, "left": trim.left, "right": trim.right}
     for side, thickness, box, extent in sides:
         # a band the trimmer found is reported however thin (it checked it is uniform)
-        trimmed_here = trimmed[side] > 0 and abs(trimmed[side] - thickness) <= max(4.0, 0.3 * thickness)
+        slack = max(TRIMMED_BAND_SLACK_PX, TRIMMED_BAND_SLACK_SHARE * thickness)
+        trimmed_here = trimmed[side] > 0 and abs(trimmed[side] - thickness) <= slack
         if thickness < MIN_BAND_SHARE * extent and not (trimmed_here and thickness >= 1):
             continue
         kind = "unexplained"
@@ -313,21 +313,20 @@ def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture:
     x0, y0 = int(max(0, picture.x)), int(max(0, picture.y))
     region[y0 : int(picture.y + picture.h), x0 : int(picture.x + picture.w)] = True
     valid &= region
-    if valid.sum() < 100:
+    if valid.sum() < MIN_TONE_PIXELS:
         return None
     claim_px = claim[valid].astype(np.float64)
     source_px = warped[valid].astype(np.float64)
     claim_chroma = float((claim_px.max(axis=1) - claim_px.min(axis=1)).mean())
     source_chroma = float((source_px.max(axis=1) - source_px.min(axis=1)).mean())
     grayscale = claim_chroma < GRAYSCALE_MAX_CHROMA and source_chroma > COLOUR_MIN_CHROMA
-    weights = np.array([0.299, 0.587, 0.114])
+    weights = np.array(LUMA_WEIGHTS)
     claim_luma = claim_px @ weights
     source_luma = source_px @ weights
     # robust linear fit on matched percentiles (insensitive to misregistration at edges)
-    quantiles = np.linspace(5, 95, 19)
-    cq = np.percentile(claim_luma, quantiles)
-    sq = np.percentile(source_luma, quantiles)
-    if float(sq[-1] - sq[0]) < 8:
+    cq = np.percentile(claim_luma, TONE_PERCENTILES)
+    sq = np.percentile(source_luma, TONE_PERCENTILES)
+    if float(sq[-1] - sq[0]) < MIN_TONE_SPREAD:
         return Tone(grayscale, 1.0, float(cq.mean() - sq.mean()))
     contrast, brightness = np.polyfit(sq, cq, 1)
     return Tone(grayscale, float(contrast), float(brightness))

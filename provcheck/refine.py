@@ -15,6 +15,11 @@ of a pixel do moving things (a vehicle, an explosion, drifting smoke) decide bet
 frames that local features cannot tell apart. Claim pixels that no frame explains (a
 logo, a player's controls) are left out before the final comparison. Frames scoring
 nearly as well as the best form the reported window.
+
+This module owns the search over decoded frames and its scoring; the shrink, warps,
+fits and direct alignment it uses come from :mod:`.warp`. Only opening and decoding
+the video may fail on a file that changed since it was indexed: those failures (and
+only those) make the search give up and keep the sampled time.
 """
 
 from __future__ import annotations
@@ -29,10 +34,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .derive import linear_fit
 from .errors import MediaError
 from .media import RGBArray, open_footage, upright_pixels
-from .verify import OUTSIDE, area_resize, fill_outside, warp_to_claim
+from .warp import OUTSIDE, area_resize, ecc_align, fill_outside, fitted_residual, shrink_region, warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
 #: step is 0.5 s, so the true frame can lie a step beyond the outermost anchor).
@@ -40,8 +44,19 @@ SPAN_MARGIN_S = 1.0
 #: Longest span decoded, in seconds (a long static shot: only the part nearest the
 #: best sampled frame is searched).
 MAX_SPAN_S = 12.0
-#: The claim is compared at this size (long side, pixels): enough for vehicles.
+#: The claim is compared at this size (long side, pixels): enough for vehicles ...
 COMPARE_MAX_SIDE = 256
+#: ... and neither the claim nor a decoded frame is shrunk below this many pixels a side.
+MIN_COMPARE_SIZE = 8
+#: A decoded frame is shrunk (area-averaged) before warping when it would be shrunk to
+#: under this share of its size anyway (a milder shrink is left to the warp's interpolation).
+FRAME_SHRINK_BELOW = 0.8
+#: A frame that covers less than this share of the compared claim pixels is neither
+#: realigned nor corrected, and scores UNCOVERED_ERROR (worse than any correlation).
+MIN_COVERED_SHARE = 0.5
+UNCOVERED_ERROR = 2.0
+#: Fewer claim pixels than this (about a 4x4 patch) are too few for a tone fit or a noise level.
+MIN_FIT_PIXELS = 16
 #: Frames whose correlation error is within this share of the spread between the best
 #: and the median frame match "equally well" (the reported window).
 WINDOW_ERROR_SHARE = 0.1
@@ -50,7 +65,9 @@ REALIGN_FRAMES = 8
 #: Full-size pixels kept for this many best frames (the reported frame is almost always
 #: one of them; otherwise it is decoded again). 8 frames of 4K video are 200 MB.
 KEPT_FRAMES = 8
-#: Direct alignment: iterations and convergence, Gaussian pre-filter (pixels, odd).
+#: Frame rate assumed for a stream that declares none (frame numbers only; times come from the stream).
+FALLBACK_FRAME_RATE = 25.0
+#: Direct alignment (affine): iterations and convergence, Gaussian pre-filter (pixels, odd).
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-5)
 ECC_GAUSSIAN_SIZE = 3
 #: Phase correlation corrects an interpolated transform by a translation only when its
@@ -63,6 +80,8 @@ PHASE_MAX_SHIFT_SHARE = 0.1
 UNEXPLAINED_NOISE_FACTOR = 6.0
 UNEXPLAINED_CONTRAST_SHARE = 0.5
 UNEXPLAINED_MAX_SHARE = 0.4
+#: Median absolute deviation to standard deviation for Gaussian noise (1 / Phi^-1(3/4)).
+MAD_TO_SIGMA = 1.4826
 #: Smallest absolute slack for the window, in correlation-error units (JPEG noise).
 WINDOW_MIN_SLACK = 0.002
 
@@ -126,8 +145,8 @@ class _FrameView:
     def __init__(self, grey: NDArray[np.float32], frame_per_small: float) -> None:
         height, width = grey.shape
         shrink = min(1.0, 1.0 / max(frame_per_small, 1e-6))
-        if shrink < 0.8:
-            size = (max(8, round(width * shrink)), max(8, round(height * shrink)))
+        if shrink < FRAME_SHRINK_BELOW:
+            size = (max(MIN_COMPARE_SIZE, round(width * shrink)), max(MIN_COMPARE_SIZE, round(height * shrink)))
             self.grey, self.from_frame = area_resize(grey, size)
         else:
             self.grey, self.from_frame = grey, np.eye(3)
@@ -137,16 +156,13 @@ class _ClaimView:
     """The claim's picture region, small and grey, ready for correlation."""
 
     def __init__(self, claim: RGBArray, picture: tuple[float, float, float, float]) -> None:
-        x, y, w, h = picture
-        factor = min(1.0, COMPARE_MAX_SIDE / max(w, h, 1.0))
-        grey = cv2.cvtColor(np.ascontiguousarray(claim), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        left, top = max(0, int(round(x))), max(0, int(round(y)))
-        region = grey[top:top + max(1, int(round(h))), left:left + max(1, int(round(w)))]
-        self.size = (max(8, round(region.shape[1] * factor)), max(8, round(region.shape[0] * factor)))
-        self.grey, to_small = area_resize(region, self.size)
-        offset = np.array([[1, 0, -left], [0, 1, -top], [0, 0, 1]], dtype=np.float64)
-        #: maps the claim's small pixels to claim pixels
-        self.to_claim = np.asarray(np.linalg.inv(to_small @ offset), dtype=np.float64)
+        _, _, w, h = picture
+        # the shrink is taken from the picture box as given, not from the part of it inside the claim
+        region = shrink_region(claim, picture, COMPARE_MAX_SIDE, MIN_COMPARE_SIZE, long_side=max(w, h, 1.0))
+        self.size, self.grey = region.size, region.grey
+        offset = np.array([[1, 0, -region.left], [0, 1, -region.top], [0, 0, 1]], dtype=np.float64)
+        #: maps the claim's small pixels to claim pixels (agreement composes it the other way round; see ShrunkRegion)
+        self.to_claim = np.asarray(np.linalg.inv(region.to_small @ offset), dtype=np.float64)
         self.window = cv2.createHanningWindow(self.size, cv2.CV_64F)
         #: the claim pixels compared (not the ones no frame explains: a logo, a player's controls)
         self.used = np.ones((self.size[1], self.size[0]), dtype=bool)
@@ -156,12 +172,10 @@ class _ClaimView:
 
         ``warped`` is the frame seen in the claim's small coordinates (:meth:`warp`).
         """
-        valid = warped >= 0
-        fitted = valid & self.used
-        if fitted.sum() < 16:
+        fitted = (warped >= 0) & self.used
+        if fitted.sum() < MIN_FIT_PIXELS:
             return np.full(warped.shape, np.inf, dtype=np.float32)
-        slope, offset = linear_fit(warped[fitted], self.grey[fitted])
-        return np.where(valid, np.abs(self.grey - (slope * warped + offset)), np.inf).astype(np.float32)
+        return fitted_residual(self.grey, warped, fitted)
 
     def exclude_unexplained(self, best_residual: NDArray[np.float32]) -> bool:
         """Stop comparing the claim pixels that no decoded frame explains; True if any were found.
@@ -173,9 +187,9 @@ class _ClaimView:
         otherwise decide the correlation for every frame alike.
         """
         finite = np.isfinite(best_residual)
-        if finite.sum() < 16:
+        if finite.sum() < MIN_FIT_PIXELS:
             return False
-        noise = 1.4826 * float(np.median(best_residual[finite]))
+        noise = MAD_TO_SIGMA * float(np.median(best_residual[finite]))
         limit = max(UNEXPLAINED_NOISE_FACTOR * noise, UNEXPLAINED_CONTRAST_SHARE * float(self.grey.std()))
         unexplained = finite & (best_residual > limit)
         unexplained = cv2.dilate(unexplained.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -201,17 +215,11 @@ class _ClaimView:
         zoom or an uneven pan, which is as much as a moving vehicle: the exact frame
         only stands out once aligned to a fraction of a pixel.
         """
-        warped = self.warp(frame, transform)
-        valid = warped >= 0
-        if valid.mean() < 0.5:
-            return None
-        try:
-            _, residual = cv2.findTransformECC(self.grey, fill_outside(warped, valid, np.float32),
-                                               np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE, ECC_CRITERIA,
-                                               (valid & self.used).astype(np.uint8), ECC_GAUSSIAN_SIZE)
-        except cv2.error:
-            return None  # did not converge: keep the interpolated transform
-        return self._corrected(transform, np.vstack([np.asarray(residual, dtype=np.float64), [0.0, 0.0, 1.0]]))
+        correction = ecc_align(self.grey, self.warp(frame, transform), "affine", ECC_CRITERIA, ECC_GAUSSIAN_SIZE,
+                               MIN_COVERED_SHARE, self.used)
+        if correction is None:
+            return None  # too little covered, or did not converge: keep the interpolated transform
+        return self._corrected(transform, correction)
 
     def shift(self, warped: NDArray[np.float32], transform: NDArray[np.float64]) -> NDArray[np.float64]:
         """``transform`` corrected by the translation phase correlation finds (a cheap first realignment).
@@ -220,7 +228,7 @@ class _ClaimView:
         ``transform`` itself when there is nothing trustworthy to correct.
         """
         valid = warped >= 0
-        if valid.mean() < 0.5:
+        if valid.mean() < MIN_COVERED_SHARE:
             return transform
         (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), fill_outside(warped, valid, np.float64),
                                                 self.window)
@@ -246,8 +254,8 @@ class _ClaimView:
         """
         valid = (warped >= 0) & self.used
         covered = float(valid.sum()) / max(1, int(self.used.sum()))
-        if covered < 0.5:
-            return 2.0
+        if covered < MIN_COVERED_SHARE:
+            return UNCOVERED_ERROR
         a = _standardise(self.grey[valid])
         b = _standardise(np.asarray(warped[valid], dtype=np.float32))
         return float(covered * (1.0 - (a * b).mean()) + (1.0 - covered))
@@ -272,20 +280,9 @@ def refine_time(
     start = max(0.0, max(anchors[0].time_s, best_s - MAX_SPAN_S / 2) - SPAN_MARGIN_S)
     end = min(anchors[-1].time_s, best_s + MAX_SPAN_S / 2) + SPAN_MARGIN_S
     view = _ClaimView(claim, picture)
-    scored: list[_Scored] = []
-    best_residual = np.full(view.used.shape, np.inf, dtype=np.float32)
     try:
-        for frame, time_s, rate in _decoded(path, start):
-            if time_s > end + 1e-6:
-                break
-            candidates = _transforms_at(anchors, time_s)
-            grey = upright_pixels(frame, "gray").astype(np.float32)
-            small = view.frame(grey, candidates[0])
-            error, transform, warped = _best_candidate(view, small, candidates)
-            scored.append(_Scored(round(time_s, 6), int(round(time_s * rate)), error, transform, small))
-            best_residual = np.minimum(best_residual, view.residual(warped))
-            _keep_pixels(scored, frame)
-    except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
+        scored, best_residual = _score_span(view, anchors, _decoded(path, start), end)
+    except _Unreadable:
         return None  # the file changed or is damaged since it was indexed: keep the sampled time
     if not scored:
         return None
@@ -295,12 +292,7 @@ def refine_time(
     _realign_best(view, scored)
     errors = np.array([entry.error for entry in scored])
     best_index = int(np.argmin(errors))
-    slack = max(WINDOW_MIN_SLACK, WINDOW_ERROR_SHARE * float(np.median(errors) - errors[best_index]))
-    low = high = best_index
-    while low > 0 and errors[low - 1] <= errors[best_index] + slack:
-        low -= 1
-    while high < len(scored) - 1 and errors[high + 1] <= errors[best_index] + slack:
-        high += 1
+    low, high = _window(errors, best_index)
     best = scored[best_index]
     pixels = best.rgb if best.rgb is not None else decode_frame(path, best.time_s)
     if pixels is None:
@@ -309,27 +301,101 @@ def refine_time(
                         best.transform, pixels)
 
 
+def _score_span(view: _ClaimView, anchors: Sequence[Anchor], frames: Iterator[_Decoded], end_s: float
+                ) -> tuple[list[_Scored], NDArray[np.float32]]:
+    """Score each decoded frame up to ``end_s``, and each claim pixel's smallest residual over them.
+
+    Raises:
+        _Unreadable: decoding failed (only decoding raises it: a scoring error is a bug and propagates).
+    """
+    scored: list[_Scored] = []
+    best_residual = np.full(view.used.shape, np.inf, dtype=np.float32)
+    for decoded in frames:
+        if decoded.time_s > end_s + 1e-6:
+            break
+        candidates = _transforms_at(anchors, decoded.time_s)
+        small = view.frame(decoded.pixels("gray").astype(np.float32), candidates[0])
+        error, transform, warped = _best_candidate(view, small, candidates)
+        scored.append(_Scored(round(decoded.time_s, 6), int(round(decoded.time_s * decoded.rate)), error, transform,
+                              small))
+        best_residual = np.minimum(best_residual, view.residual(warped))
+        _keep_pixels(scored, decoded)
+    return scored, best_residual
+
+
+def _window(errors: NDArray[np.float64], best_index: int) -> tuple[int, int]:
+    """First and last index of the run of frames around the best that score nearly as well."""
+    slack = max(WINDOW_MIN_SLACK, WINDOW_ERROR_SHARE * float(np.median(errors) - errors[best_index]))
+    low = high = best_index
+    while low > 0 and errors[low - 1] <= errors[best_index] + slack:
+        low -= 1
+    while high < len(errors) - 1 and errors[high + 1] <= errors[best_index] + slack:
+        high += 1
+    return low, high
+
+
 def decode_frame(path: Path, time_s: float) -> RGBArray | None:
     """The frame of ``path`` presented at ``time_s`` (decoded again: its pixels were not kept)."""
     try:
-        for frame, _, _ in _decoded(path, time_s):
-            return upright_pixels(frame)
-    except (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError):
+        for decoded in _decoded(path, time_s):
+            return decoded.pixels()
+    except _Unreadable:
         return None
     return None
 
 
-def _decoded(path: Path, start_s: float) -> Iterator[tuple[av.VideoFrame, float, float]]:
-    """Frames of ``path`` from ``start_s`` on, with their time and the stream's frame rate (seeks first)."""
-    container, stream = open_footage(path)
-    with container:
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.base_rate or 25)
-        if start_s > 0 and stream.time_base is not None:
-            container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
-        for frame in container.decode(stream):
-            if frame.time is not None and frame.time >= start_s - 1e-6:
-                yield frame, float(frame.time), rate
+#: What opening, seeking, decoding and converting frames of a video that changed or was
+#: damaged since it was indexed can raise: FFmpeg's errors, MediaError (no footage stream
+#: any more), OSError (the file is gone), and the ValueError, AttributeError and IndexError
+#: PyAV lets through on malformed streams. Caught around those calls only.
+DECODE_ERRORS = (av.error.FFmpegError, MediaError, OSError, ValueError, AttributeError, IndexError)
+
+
+class _Unreadable(Exception):
+    """The video could not be opened or decoded (any more)."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A decoded frame, its time and the stream's frame rate."""
+
+    frame: av.VideoFrame
+    time_s: float
+    rate: float
+
+    def pixels(self, format: str = "rgb24") -> NDArray[np.uint8]:
+        """The frame's pixels upright (``format="gray"``: grey levels); converting them is decoding too.
+
+        Raises:
+            _Unreadable: the conversion failed.
+        """
+        try:
+            return upright_pixels(self.frame, format)
+        except DECODE_ERRORS as exc:
+            raise _Unreadable(f"frame at {self.time_s:.3f} s: {exc}") from exc
+
+
+def _decoded(path: Path, start_s: float) -> Iterator[_Decoded]:
+    """Frames of ``path`` from ``start_s`` on (seeks first).
+
+    Everything in this generator is opening and decoding: what the caller does with a
+    frame runs in the caller's frame, so its errors never pass through this handler.
+
+    Raises:
+        _Unreadable: the file cannot be opened, sought or decoded.
+    """
+    try:
+        container, stream = open_footage(path)
+        with container:
+            stream.thread_type = "AUTO"
+            rate = float(stream.average_rate or stream.base_rate or FALLBACK_FRAME_RATE)
+            if start_s > 0 and stream.time_base is not None:
+                container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.time is not None and frame.time >= start_s - 1e-6:
+                    yield _Decoded(frame, float(frame.time), rate)
+    except DECODE_ERRORS as exc:
+        raise _Unreadable(f"{path}: {exc}") from exc
 
 
 def _best_candidate(view: _ClaimView, frame: _FrameView, candidates: Sequence[NDArray[np.float64]]
@@ -363,7 +429,7 @@ class _Scored:
     realigned: bool = False
 
 
-def _keep_pixels(scored: list[_Scored], frame: av.VideoFrame) -> None:
+def _keep_pixels(scored: list[_Scored], decoded: _Decoded) -> None:
     """Keep the newest frame's pixels if it is among the KEPT_FRAMES best so far; drop the one it displaces."""
     newest = scored[-1]
     kept = [entry for entry in scored[:-1] if entry.rgb is not None]
@@ -372,7 +438,7 @@ def _keep_pixels(scored: list[_Scored], frame: av.VideoFrame) -> None:
         if worst.error <= newest.error:
             return
         worst.rgb = None
-    newest.rgb = upright_pixels(frame)
+    newest.rgb = decoded.pixels()
 
 
 def _realign_best(view: _ClaimView, scored: list[_Scored]) -> None:

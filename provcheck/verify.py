@@ -8,6 +8,9 @@ is tried and kept only if it explains clearly more. Transforms are 3x3 matrices.
 claim's side and on absolute evidence: the number of inliers agreeing on one
 transform and how much of the claim they span, never on the share of the source
 frame covered, so a crop to a tenth of the frame is not rejected for being small.
+
+This module owns the RANSAC verification and its result type only; warping the
+source onto the claim, aligning it directly and fitting tone live in :mod:`.warp`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .features import LocalFeatures, rootsift
+from .warp import map_points as map_points  # re-exported: match.py imports it from here
 
 #: Lowe's ratio test on Hellinger distances: the best frame keypoint must be this
 #: much closer than the second best.
@@ -153,57 +157,3 @@ def _plausible_homography(matrix: NDArray[np.float64], claim: LocalFeatures) -> 
     corners = np.array([[0, 0], [claim.width, 0], [claim.width, claim.height], [0, claim.height]], np.float64)
     quad = map_points(normalised, corners).astype(np.float32)
     return bool(cv2.isContourConvex(quad.reshape(-1, 1, 2)))
-
-
-def map_points(transform: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Apply a 3x3 projective transform to (n, 2) points."""
-    homogeneous = np.hstack([points, np.ones((points.shape[0], 1))]) @ transform.T
-    mapped: NDArray[np.float64] = homogeneous[:, :2] / homogeneous[:, 2:3]
-    return mapped
-
-
-def invert(transform: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Inverse of a 3x3 transform."""
-    inverse: NDArray[np.float64] = np.asarray(np.linalg.inv(transform), dtype=np.float64)
-    return inverse
-
-
-WarpImage = NDArray[np.uint8] | NDArray[np.float32]
-
-
-#: Border value for warps whose uncovered pixels must be told apart: so negative that a
-#: pixel interpolated even 1/32 from outside the frame stays negative (OpenCV blends
-#: with 5-bit weights), where -1 let partly outside edge pixels pass as dark picture.
-OUTSIDE = -1.0e6
-
-
-def warp_to_claim(
-    image: WarpImage, transform: NDArray[np.float64], size: tuple[int, int], border: float,
-    interpolation: int = cv2.INTER_LINEAR,
-) -> NDArray[np.float32]:
-    """An image of the frame seen in claim coordinates (``transform`` maps claim to frame), as float32."""
-    warped: NDArray[np.float32] = cv2.warpPerspective(
-        image, transform, size, flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
-        borderValue=border,
-    ).astype(np.float32)
-    return warped
-
-
-def area_resize(image: NDArray[np.float32], size: tuple[int, int]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """``image`` resized to ``size`` by pixel-area averaging, and the map from its pixels to the result's.
-
-    Averaging, not point sampling: two samplings of the same texture at different
-    sub-pixel phases alias differently, and that alone leaves the exact frame a few
-    per cent of correlation short of perfect, as much as a moving vehicle.
-    """
-    height, width = image.shape[:2]
-    resized = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
-    sx, sy = size[0] / width, size[1] / height
-    # OpenCV pixel centres: result = (source + 0.5) * scale - 0.5
-    to_result = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
-    return resized, to_result
-
-
-def fill_outside(warped: NDArray[np.float32], valid: NDArray[np.bool_], dtype: type[np.floating]) -> NDArray[np.floating]:
-    """``warped`` with its uncovered pixels set to the covered ones' mean (for FFT and ECC)."""
-    return np.where(valid, warped, float(warped[valid].mean())).astype(dtype)
