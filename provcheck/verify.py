@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .features import LocalFeatures, rootsift
-from .warp import map_points as map_points  # re-exported: match.py imports it from here
+from .warp import map_points
 
 #: Lowe's ratio test on Hellinger distances: the best frame keypoint must be this
 #: much closer than the second best.

@@ -343,7 +343,8 @@ def test_crops_of_soft_cloud_beside_textured_ground_verify() -> None:
     the horizon, and crops of the sky found nothing to match (0 of 10 verified).
     """
     from provcheck.features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, QUERY_MIN_SIDE
-    from provcheck.verify import map_points, verify
+    from provcheck.verify import verify
+    from provcheck.warp import map_points
 
     located = []
     for seed in (1, 2, 3, 4, 5):

@@ -26,7 +26,8 @@ from ..media import RGBArray, load_image
 from ..normalize import Trim
 from ..refine import Anchor, decode_frame, refine_time
 from ..results import Verdict
-from ..verify import Verification, map_points, verify
+from ..verify import Verification, verify
+from ..warp import map_points
 from .policy import feature_verdict
 from .settings import MatchSettings
 
