@@ -14,10 +14,11 @@ from .errors import (
     SourceNotFoundError,
 )
 from .index import SourceRecord
-from .results import CropBox, Derivation, Match, Verdict
+from .results import Box, CropBox, Derivation, Match, Verdict
 
 __all__ = [
     "ClaimResult",
+    "Box",
     "CropBox",
     "Derivation",
     "DuplicateSourceError",

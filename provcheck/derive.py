@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from .media import RGBArray
 from .normalize import Trim
+from .results import AddedBand, Box, ToneChange
 from .verify import Verification
 from .warp import OUTSIDE, fitted_residual, grey, invert, map_points, warp_to_claim
 
@@ -63,45 +64,13 @@ MIN_TONE_SPREAD = 8.0
 
 
 @dataclass(frozen=True)
-class Box:
-    """A rectangle in pixels."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-
-
-@dataclass(frozen=True)
-class AddedRegion:
-    """A band of the claim that the source does not explain."""
-
-    kind: str  # "caption_bar", "border", "padding" or "unexplained" (another picture, an overlay)
-    side: str  # "top", "bottom", "left" or "right"
-    box: Box  # in claim pixels
-
-
-@dataclass(frozen=True)
-class Tone:
-    """Tone differences between claim and source over the matched picture."""
-
-    grayscale: bool
-    contrast: float
-    brightness: float
-
-    @property
-    def changed(self) -> bool:
-        return abs(self.contrast - 1) > CONTRAST_TOLERANCE or abs(self.brightness) > BRIGHTNESS_TOLERANCE
-
-
-@dataclass(frozen=True)
 class Geometry:
     """Where the claim's picture lies in the source frame."""
 
     crop_px: Box | None  # None: the whole frame
     frame_share: float
     picture_px: Box  # the part of the claim that is source picture, claim pixels
-    added: tuple[AddedRegion, ...]
+    added: tuple[AddedBand, ...]
 
 
 def _band_kind(label: str) -> str:
@@ -158,7 +127,7 @@ class _Agreement:
         return x0, y0, x1, y1
 
 
-def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[AddedRegion]:
+def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[AddedBand]:
     """The claim's parts around the picture, named from what the trimmer saw there."""
     regions = []
     sides = (
@@ -179,7 +148,7 @@ def _outside_regions(picture: Box, trim: Trim, width: int, height: int) -> list[
         kind = "unexplained"
         if trimmed_here:
             kind = "caption_bar" if f"caption_{side}" in trim.labels else "border"
-        regions.append(AddedRegion(kind, side, box))
+        regions.append(AddedBand(kind, side, box))
     return regions
 
 
@@ -190,7 +159,7 @@ def picture_box(
     height: int,
     claim: RGBArray | None = None,
     source: RGBArray | None = None,
-) -> tuple[Box, list[AddedRegion]]:
+) -> tuple[Box, list[AddedBand]]:
     """The part of the claim that is source picture, and the regions around it that are not.
 
     With the source pixels, the picture grows from the inliers' bounding box for as long
@@ -208,7 +177,7 @@ def picture_box(
             return picture, _outside_regions(picture, trim, width, height)
     allowed = max(2, int(BAND_MAX_INLIER_SHARE * len(inliers)))
     top, bottom, left, right = 0.0, float(height), 0.0, float(width)
-    added: list[AddedRegion] = []
+    added: list[AddedBand] = []
     bands = (
         ("top", trim.top, inliers[:, 1] < trim.top),
         ("bottom", trim.bottom, inliers[:, 1] >= height - trim.bottom),
@@ -228,7 +197,7 @@ def picture_box(
             left = float(size)
         else:
             right = float(width - size)
-        added.append(AddedRegion(_band_kind(label), side, box))
+        added.append(AddedBand(_band_kind(label), side, box))
     return Box(left, top, right - left, bottom - top), added
 
 
@@ -278,7 +247,7 @@ def geometry(
     return Geometry(crop, min(1.0, share), picture, tuple(added))
 
 
-def _padding(verification: Verification, picture: Box, frame_size: tuple[int, int]) -> list[AddedRegion]:
+def _padding(verification: Verification, picture: Box, frame_size: tuple[int, int]) -> list[AddedBand]:
     """Parts of the claim's picture that fall outside the source frame (letterbox, padding)."""
     frame_w, frame_h = frame_size
     frame_corners = np.array([[0, 0], [frame_w, 0], [0, frame_h], [frame_w, frame_h]], dtype=np.float64)
@@ -294,11 +263,11 @@ def _padding(verification: Verification, picture: Box, frame_size: tuple[int, in
     )
     for side, thickness, extent, box in checks:
         if thickness > MIN_BAND_SHARE * extent:
-            regions.append(AddedRegion("padding", side, box))
+            regions.append(AddedBand("padding", side, box))
     return regions
 
 
-def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture: Box) -> Tone | None:
+def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture: Box) -> ToneChange | None:
     """Compare the claim's picture with the source warped into claim coordinates.
 
     Returns:
@@ -327,6 +296,11 @@ def tone(claim: RGBArray, source: RGBArray, verification: Verification, picture:
     cq = np.percentile(claim_luma, TONE_PERCENTILES)
     sq = np.percentile(source_luma, TONE_PERCENTILES)
     if float(sq[-1] - sq[0]) < MIN_TONE_SPREAD:
-        return Tone(grayscale, 1.0, float(cq.mean() - sq.mean()))
+        return _tone_change(grayscale, 1.0, float(cq.mean() - sq.mean()))
     contrast, brightness = np.polyfit(sq, cq, 1)
-    return Tone(grayscale, float(contrast), float(brightness))
+    return _tone_change(grayscale, float(contrast), float(brightness))
+
+
+def _tone_change(grayscale: bool, contrast: float, brightness: float) -> ToneChange:
+    changed = abs(contrast - 1) > CONTRAST_TOLERANCE or abs(brightness) > BRIGHTNESS_TOLERANCE
+    return ToneChange(grayscale, contrast, brightness, changed)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .index import IndexStats, IntegrityReport, SourceRecord
-from .results import ClaimResult, CropBox, Derivation, FailedFile, Match, SkippedFile
+from .results import Box, ClaimResult, Derivation, FailedFile, Match, SkippedFile
 
 JSON_SCHEMA_VERSION = 1
 
@@ -55,7 +55,7 @@ def source_json(source: SourceRecord, full: bool = False) -> dict[str, Any]:
     return data
 
 
-def _box(box: CropBox | None) -> dict[str, float] | None:
+def _box(box: Box | None) -> dict[str, float] | None:
     return None if box is None else {"x": box.x, "y": box.y, "w": box.w, "h": box.h}
 
 

@@ -25,32 +25,39 @@ class Verdict(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class CropBox:
-    """A region as fractions of an image's width and height."""
+class Box:
+    """A rectangle: its top-left corner and size, in pixels or as fractions of an image.
+
+    The field holding a box says which (``crop`` fractions of the source frame,
+    ``crop_px`` source pixels, ``picture_px`` claim pixels).
+    """
 
     x: float
     y: float
     w: float
     h: float
 
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return self.x, self.y, self.w, self.h
 
-@dataclass(frozen=True)
-class PixelBox:
-    """A region in pixels."""
 
-    x: int
-    y: int
-    w: int
-    h: int
+#: The name the public API has always used for a box of fractions; the same type.
+CropBox = Box
 
 
 @dataclass(frozen=True)
 class AddedBand:
-    """A band of the claim that its source does not explain: a caption bar, a border, padding."""
+    """A band of the claim that its source does not explain: a caption bar, a border, padding.
+
+    ``kind`` is ``caption_bar``, ``border``, ``padding`` or ``unexplained`` (another
+    picture, an overlay); ``side`` is ``top``, ``bottom``, ``left`` or ``right``. The box
+    is in claim pixels while the derivation is measured and fractions of the claim in a
+    :class:`Derivation`.
+    """
 
     kind: str
     side: str
-    box: CropBox  # fractions of the claim
+    box: Box
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,11 @@ class Derivation:
     """
 
     mirrored: bool = False
-    crop: CropBox | None = None
+    crop: Box | None = None
     rotation_deg: float | None = None
     trimmed: tuple[str, ...] = ()
     method: str = "hash"
-    crop_px: PixelBox | None = None
+    crop_px: Box | None = None  # whole pixels
     frame_share: float | None = None
     scale: float | None = None
     added: tuple[AddedBand, ...] = ()

@@ -292,12 +292,17 @@ def test_band_check_against_a_uniform_source_patch_does_not_fail() -> None:
     # A claim over a flat part of the source (clear sky, a wall) must not make the
     # photometric band check divide by a zero variance or warn.
     from provcheck import derive
+    from provcheck.normalize import find_trim
+    from provcheck.verify import Verification
 
     claim = np.full((120, 160, 3), 90, np.uint8)
     claim[:, 80:] = 200  # the claim varies, the source under it does not
     source = np.full((120, 160, 3), 128, np.uint8)
-    agreement = derive._Agreement(claim, source, np.eye(3), derive.Box(0, 0, 160, 120))
-    assert agreement.usable and np.isfinite(agreement.limit)
+    inliers = np.array([[10, 10], [150, 10], [10, 110], [150, 110]], np.float32)
+    verification = Verification(4, 4, np.eye(3), 0.9, 0.0, inliers)
+    geometry = derive.geometry(verification, find_trim(claim), (160, 120), (160, 120), claim, source)
+    assert np.all(np.isfinite(geometry.picture_px.as_tuple()))
+    assert geometry.picture_px.w >= 140 and geometry.picture_px.h >= 100  # grown from the inliers, not collapsed
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from conftest import frame_at, texture
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from provcheck import Index, Verdict, derive, synth
+from provcheck import Box, Index, Verdict, synth
 from provcheck.hashing import hamming_distance
 from provcheck.index import SQLiteStore
 from provcheck.match import MatchEngine, MatchSettings
@@ -132,7 +132,7 @@ def _shifted(inliers: int, dx: float) -> Verification:
 def test_reported_frame_is_one_that_holds_the_whole_claim(others: dict[int, Verification], expected_row: int) -> None:
     # A 200x100 claim; row 1 places its left half outside a 640x360 frame (x -100..100).
     best = Verified(1, False, _shifted(74, -100.0))
-    picture = derive.Box(0, 0, 200, 100)
+    picture = Box(0, 0, 200, 100)
     chosen = most_covering(best, {1: best.verification, **others}, picture, (640, 360), Verdict.MATCH, MatchSettings())
     assert chosen.row == expected_row
 

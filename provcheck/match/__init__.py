@@ -8,13 +8,13 @@ the thresholds are :class:`.settings.MatchSettings`; the verdict rules are the p
 functions of :mod:`.policy`.
 """
 
-from ..results import ClaimResult, CropBox, Derivation, Match, Verdict
+from ..results import Box, ClaimResult, Derivation, Match, Verdict
 from .engine import Assessment, MatchEngine
 from .hashes import claim_variants
 from .policy import agreed_verdict, feature_verdict, hash_evidence
 from .settings import DEFAULT_SETTINGS, MatchSettings
 
 __all__ = [
-    "DEFAULT_SETTINGS", "Assessment", "ClaimResult", "CropBox", "Derivation", "Match", "MatchEngine", "MatchSettings",
+    "DEFAULT_SETTINGS", "Assessment", "Box", "ClaimResult", "Derivation", "Match", "MatchEngine", "MatchSettings",
     "Verdict", "agreed_verdict", "claim_variants", "feature_verdict", "hash_evidence",
 ]

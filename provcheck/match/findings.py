@@ -8,12 +8,12 @@ Then the result types the report prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import derive
 from ..agreement import PixelAgreement, pixel_agreement
 from ..normalize import Trim
-from ..results import AddedBand, CropBox, Derivation, PixelBox, ToneChange
+from ..results import AddedBand, Box, Derivation, ToneChange
 from ..verify import Verification
 from .locate import ClaimView, LocatedFrame
 
@@ -33,11 +33,9 @@ def measure(located: LocatedFrame, claim: ClaimView) -> Findings:
     geometry = derive.geometry(verification, claim.trim, claim.size, located.frame_size, claim.pixels, located.pixels)
     if located.pixels is None:
         return Findings(geometry, None, None)
-    measured = derive.tone(claim.pixels, located.pixels, verification, geometry.picture_px)
-    tone = None
-    if measured is not None:
-        tone = ToneChange(measured.grayscale, round(measured.contrast, 3), round(measured.brightness, 1),
-                          measured.changed)
+    tone = derive.tone(claim.pixels, located.pixels, verification, geometry.picture_px)
+    if tone is not None:
+        tone = replace(tone, contrast=round(tone.contrast, 3), brightness=round(tone.brightness, 1))
     agreement = pixel_agreement(claim.pixels, located.pixels, verification.transform,
                                 trimmed_box(claim.trim, claim.pixels.shape))
     return Findings(geometry, tone, agreement)
@@ -59,14 +57,14 @@ def feature_derivation(mirrored: bool, located: LocatedFrame, findings: Findings
     crop = crop_px = None
     if geometry.crop_px is not None:
         box = geometry.crop_px
-        crop = CropBox(round(box.x / frame_w, 4), round(box.y / frame_h, 4), round(box.w / frame_w, 4),
-                       round(box.h / frame_h, 4))
-        crop_px = PixelBox(round(box.x), round(box.y), round(box.w), round(box.h))
+        crop = Box(round(box.x / frame_w, 4), round(box.y / frame_h, 4), round(box.w / frame_w, 4),
+                   round(box.h / frame_h, 4))
+        crop_px = Box(round(box.x), round(box.y), round(box.w), round(box.h))
     added = []
     for region in geometry.added:
         x = claim_w - region.box.x - region.box.w if mirrored else region.box.x
         side = {"left": "right", "right": "left"}.get(region.side, region.side) if mirrored else region.side
-        added.append(AddedBand(region.kind, side, CropBox(
+        added.append(AddedBand(region.kind, side, Box(
             round(x / claim_w, 4), round(region.box.y / claim_h, 4),
             round(region.box.w / claim_w, 4), round(region.box.h / claim_h, 4))))
     trimmed = tuple(f"caption_{band.side}" if band.kind == "caption_bar" else band.kind

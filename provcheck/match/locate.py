@@ -25,7 +25,7 @@ from ..index import FrameTable, SourceRecord
 from ..media import RGBArray, load_image
 from ..normalize import Trim
 from ..refine import Anchor, decode_frame, refine_time
-from ..results import Verdict
+from ..results import Box, Verdict
 from ..verify import Verification, verify
 from ..warp import map_points
 from .policy import feature_verdict
@@ -77,7 +77,7 @@ class LocatedFrame:
 VerifyRow = Callable[[int], Verification | None]
 
 
-def coverage(transform: NDArray[np.float64], picture: derive.Box, frame_size: tuple[int, int], grid: int) -> float:
+def coverage(transform: NDArray[np.float64], picture: Box, frame_size: tuple[int, int], grid: int) -> float:
     """Share of the claim's picture that falls inside the frame under ``transform`` (on a grid x grid of points)."""
     xs = picture.x + (np.arange(grid) + 0.5) * picture.w / grid
     ys = picture.y + (np.arange(grid) + 0.5) * picture.h / grid
@@ -88,7 +88,7 @@ def coverage(transform: NDArray[np.float64], picture: derive.Box, frame_size: tu
 
 
 def most_covering(
-    found: Verified, nearby: dict[int, Verification], picture: derive.Box, frame_size: tuple[int, int],
+    found: Verified, nearby: dict[int, Verification], picture: Box, frame_size: tuple[int, int],
     verdict: Verdict, settings: MatchSettings,
 ) -> Verified:
     """The verified frame to report: the one with most inliers among those that hold the whole claim.
@@ -109,7 +109,7 @@ def most_covering(
     return Verified(row, found.mirrored, nearby[row])
 
 
-def box_tuple(box: derive.Box) -> tuple[float, float, float, float]:
+def box_tuple(box: Box) -> tuple[float, float, float, float]:
     return box.x, box.y, box.w, box.h
 
 
@@ -158,7 +158,7 @@ class Locator:
         return LocatedFrame(found.row, found.verification, time_s, int(self._frames.frame_numbers[found.row]),
                             None if time_s is None else (time_s, time_s), pixels, self.frame_size(found.row))
 
-    def _refined(self, source: SourceRecord, found: Verified, nearby: dict[int, Verification], picture: derive.Box,
+    def _refined(self, source: SourceRecord, found: Verified, nearby: dict[int, Verification], picture: Box,
                  claim: ClaimView) -> LocatedFrame:
         """The exact frame around the best sampled one, decoded at the video's full rate."""
         time_s = self.time(found.row)
