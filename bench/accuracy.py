@@ -49,9 +49,9 @@ from PIL import Image
 
 from provcheck import ClaimResult, Index, Match, Verdict, __version__, synth
 from provcheck.hashing import Hasher, PDQHasher, PHasher, hamming_distances
-from provcheck.index import HashTable, SQLiteStore
 from provcheck.match import Assessment, MatchSettings
 from provcheck.media import load_image
+from provcheck.store import HashTable, SQLiteStore
 
 # --------------------------------------------------------------------------- settings
 

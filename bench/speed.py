@@ -26,8 +26,8 @@ import numpy as np
 
 from provcheck import Index, __version__
 from provcheck.hashing import PHasher, hamming_distances
-from provcheck.index import SQLiteStore
 from provcheck.media import load_image
+from provcheck.store import SQLiteStore
 from provcheck.synth import build_demo_corpus
 
 

@@ -13,8 +13,8 @@ from .errors import (
     ProvcheckError,
     SourceNotFoundError,
 )
-from .index import SourceRecord
 from .results import Box, CropBox, Derivation, Match, Verdict
+from .store import SourceRecord
 
 __all__ = [
     "ClaimResult",

@@ -27,7 +27,6 @@ from .errors import DuplicateSourceError, MediaError, ProvcheckError
 from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract
 from .fetch import FetchPolicy, fetch, is_url
 from .hashing import HASHERS
-from .index import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 from .match import Assessment, MatchEngine, MatchSettings
 from .media import (
     DEFAULT_SAMPLE_FPS,
@@ -41,6 +40,7 @@ from .media import (
     sha256_file,
 )
 from .results import ClaimResult, Match, Verdict
+from .store import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
 INDEX_ENV_VAR = "PROVCHECK_INDEX"
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).

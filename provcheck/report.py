@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .index import IndexStats, IntegrityReport, SourceRecord
 from .results import Box, ClaimResult, Derivation, FailedFile, Match, SkippedFile
+from .store import IndexStats, IntegrityReport, SourceRecord
 
 JSON_SCHEMA_VERSION = 1
 

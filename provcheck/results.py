@@ -9,7 +9,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .index import SourceRecord
+from .store import SourceRecord
 
 
 class Verdict(str, enum.Enum):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provcheck import DuplicateSourceError, Index, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from provcheck.index import FrameRecord, NewSource, SQLiteStore
+from provcheck.store import FrameRecord, NewSource, SQLiteStore
 
 
 def new_source(sha: str = "a" * 64, kind: str = "video") -> NewSource:
@@ -174,7 +174,7 @@ def test_schema_1_index_is_migrated_and_keeps_its_sources(index_path: Path) -> N
     import json
 
     from provcheck.hashing import hasher_signature
-    from provcheck.index import _SCHEMA
+    from provcheck.store import _SCHEMA
 
     conn = sqlite3.connect(index_path)
     for statement in filter(str.strip, _SCHEMA.split(";")):

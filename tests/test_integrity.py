@@ -20,8 +20,8 @@ from PIL import Image
 
 from provcheck.cli import cli
 from provcheck.errors import ExitCode
-from provcheck.index import SQLiteStore
 from provcheck.media import sha256_file
+from provcheck.store import SQLiteStore
 
 #: Kill-test iterations: the issue asks for at least 20.
 KILL_ITERATIONS = 24

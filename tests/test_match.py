@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw
 
 from provcheck import Box, Index, Verdict, synth
 from provcheck.hashing import hamming_distance
-from provcheck.index import SQLiteStore
 from provcheck.match import MatchEngine, MatchSettings
 from provcheck.match.locate import Verified, most_covering
 from provcheck.normalize import find_trim
+from provcheck.store import SQLiteStore
 from provcheck.verify import Verification
 
 

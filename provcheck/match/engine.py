@@ -22,11 +22,11 @@ from numpy.typing import NDArray
 from ..agreement import PixelAgreement
 from ..features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, QUERY_MIN_SIDE, LocalFeatures, extract
 from ..hashing import HASHERS
-from ..index import FrameTable, IndexStore, SourceRecord
 from ..media import Frame, RGBArray
 from ..normalize import find_trim
 from ..results import Derivation, Evidence, Match, Verdict
 from ..search import DescriptorIndex
+from ..store import FrameTable, IndexStore, SourceRecord
 from ..verify import Verification, verify
 from . import policy
 from .findings import feature_derivation, measure

@@ -21,11 +21,11 @@ from numpy.typing import NDArray
 from .. import derive
 from ..errors import MediaError
 from ..features import LocalFeatures, extract
-from ..index import FrameTable, SourceRecord
 from ..media import RGBArray, load_image
 from ..normalize import Trim
 from ..refine import Anchor, decode_frame, refine_time
 from ..results import Box, Verdict
+from ..store import FrameTable, SourceRecord
 from ..verify import Verification, verify
 from ..warp import map_points
 from .policy import feature_verdict

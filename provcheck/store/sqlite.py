@@ -1,10 +1,8 @@
-"""The index store: one SQLite file holding sources and their fingerprinted frames.
+"""The reference backend: one SQLite file holding sources and their fingerprinted frames.
 
-Storage sits behind :class:`IndexStore`, a small protocol the matcher and the API
-use, so that another backend (PostgreSQL for archives beyond one machine) can be
-added without touching them. :class:`SQLiteStore` is the reference backend: WAL
-mode, a busy timeout for concurrent writers, one transaction per added source and a
-versioned schema whose metadata names the hashers that made the stored hashes.
+WAL mode, a busy timeout for concurrent writers, one transaction per added source, and
+a versioned schema (migrated on open) whose metadata names the hashers and the feature
+extractor that made the stored fingerprints.
 """
 
 from __future__ import annotations
@@ -15,163 +13,30 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from .features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, pack, readable_signature, unpack
-from .hashing import HASHERS, hasher_signature
+from ..errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
+from ..features import DESCRIPTOR_BYTES, extractor_signature, pack, readable_signature, unpack
+from ..hashing import HASHERS, hasher_signature
+from .records import (
+    FrameRecord,
+    FrameTable,
+    HashTable,
+    IndexStats,
+    IntegrityReport,
+    NewSource,
+    SourceRecord,
+    StoredFeatures,
+)
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = "provcheck"
 #: How long a writer waits for another process's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 60_000
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """Metadata of one indexed source (a video or a still image)."""
-
-    id: int
-    kind: str
-    title: str
-    url: str | None
-    published: str | None
-    notes: str | None
-    path: str
-    sha256: str
-    duration_s: float | None
-    width: int
-    height: int
-    frame_count: int
-    added_at: str
-
-
-@dataclass(frozen=True)
-class NewSource:
-    """Metadata of a source about to be added (no id yet)."""
-
-    kind: str
-    title: str
-    url: str | None
-    published: str | None
-    notes: str | None
-    path: str
-    sha256: str
-    duration_s: float | None
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class FrameRecord:
-    """One fingerprinted frame: hashes keyed by hasher name, and its local features.
-
-    ``static`` flags keypoints on overlays burned into every frame of the source
-    (a HUD, a channel logo); they are stored but never used as evidence.
-    """
-
-    frame_number: int
-    time_s: float | None
-    hashes: dict[str, bytes]
-    pdq_quality: int | None
-    features: LocalFeatures | None = None
-    static: NDArray[np.bool_] | None = None
-
-
-@dataclass(frozen=True)
-class StoredFeatures:
-    """The local features of one stored frame, aligned with :class:`HashTable` rows by ``frame_id``."""
-
-    frame_id: int
-    features: LocalFeatures
-    static: NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class FrameTable:
-    """Every indexed frame, as arrays aligned row by row (ordered by frame id)."""
-
-    frame_ids: NDArray[np.int64]
-    source_ids: NDArray[np.int64]
-    frame_numbers: NDArray[np.int64]
-    times_s: NDArray[np.float64]  # NaN for stills
-
-    def __len__(self) -> int:
-        return int(self.frame_ids.shape[0])
-
-
-@dataclass(frozen=True)
-class HashTable(FrameTable):
-    """All frames' hashes of one hasher, row by row with the frame table."""
-
-    hashes: NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class IntegrityReport:
-    """What ``index check`` found: counts, and problems (empty when the index is sound)."""
-
-    location: str
-    sources: int
-    frames: int
-    features: int
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    """Counts and metadata describing an index."""
-
-    location: str
-    schema_version: int
-    sources: int
-    videos: int
-    images: int
-    frames: int
-    frames_with_features: int
-    size_bytes: int
-    hashers: dict[str, dict[str, int]]
-    created_at: str
-
-
-class IndexStore(Protocol):
-    """What the matcher and API need from a storage backend."""
-
-    location: str
-
-    def add_source(self, source: NewSource, frames: Sequence[FrameRecord], replace: bool = False) -> SourceRecord: ...
-
-    def find_by_sha256(self, sha256: str) -> SourceRecord | None: ...
-
-    def get_source(self, source_id: int) -> SourceRecord: ...
-
-    def list_sources(self) -> list[SourceRecord]: ...
-
-    def remove_source(self, source_id: int) -> SourceRecord: ...
-
-    def hash_table(self, hasher_name: str) -> HashTable: ...
-
-    def frame_table(self) -> FrameTable: ...
-
-    def hash_matrix(self, hasher_name: str) -> NDArray[np.uint8]: ...
-
-    def feature_table(self) -> list[StoredFeatures]: ...
-
-    def check(self) -> IntegrityReport: ...
-
-    def stats(self) -> IndexStats: ...
-
-    def close(self) -> None: ...
 
 
 _SCHEMA = """

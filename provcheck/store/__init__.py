@@ -1,0 +1,23 @@
+"""The index: sources and their fingerprinted frames, behind one storage protocol.
+
+:mod:`.records` defines what is stored and the :class:`IndexStore` protocol;
+:mod:`.sqlite` is the embedded default backend.
+"""
+
+from .records import (
+    FrameRecord,
+    FrameTable,
+    HashTable,
+    IndexStats,
+    IndexStore,
+    IntegrityReport,
+    NewSource,
+    SourceRecord,
+    StoredFeatures,
+)
+from .sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS, SCHEMA_VERSION, SQLiteStore
+
+__all__ = [
+    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "FrameRecord", "FrameTable", "HashTable", "IndexStats",
+    "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore", "SourceRecord", "StoredFeatures",
+]
