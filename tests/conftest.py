@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -33,25 +36,71 @@ def texture(seed: int, height: int = 600, width: int = 1600) -> NDArray[np.uint8
     return image
 
 
+# --------------------------------------------------------------------------- the encoding kit
+#
+# Every clip and still the suite generates is encoded here, so that a change of codec
+# settings is made once and every test sees it.
+
+#: libx264 settings of the kit's clips unless a test asks for others: near-lossless, so a
+#: decoded frame is close to the pixels that went in (tests compare frame grabs with them).
+X264_OPTIONS = {"crf": "18"}
+
+
+def pan(
+    canvas: NDArray[np.uint8], count: int, size: tuple[int, int] = CLIP_SIZE, step_px: int = 3, top_px: int = 100
+) -> list[NDArray[np.uint8]]:
+    """``count`` frames of a camera panning right over ``canvas``: ``size`` (width, height), ``step_px`` a frame."""
+    width, height = size
+    return [np.ascontiguousarray(canvas[top_px : top_px + height, n * step_px : n * step_px + width]) for n in range(count)]
+
+
+def pan_frames(seed: int, count: int, cut_at: int | None = None, step_px: int = 3) -> list[NDArray[np.uint8]]:
+    """Frames of a camera panning right over a texture; a hard cut to another texture at ``cut_at``."""
+    first = pan(texture(seed), count, step_px=step_px)
+    second = pan(texture(seed + 1000), count, step_px=step_px)
+    return first if cut_at is None else first[:cut_at] + second[cut_at:]
+
+
 def encode_clip(
     path: Path,
     frames: Sequence[NDArray[np.uint8]],
     fps: int = CLIP_FPS,
+    *,
+    fmt: str | None = None,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
     pts: Sequence[int] | None = None,
     time_base: Fraction | None = None,
     display_rotation: int = 0,
 ) -> Path:
-    """Encode RGB frames as single-threaded H.264 MP4; ``pts`` in ``time_base`` units for VFR.
+    """Encode RGB ``uint8`` frames (all one size) into a video file, single-threaded.
 
-    ``display_rotation`` (degrees counter-clockwise) is written as the container's display
-    matrix, as phones do for footage shot upright on a sideways sensor.
+    Args:
+        path: the file written; its extension picks the container unless ``fmt`` names it.
+        frames: the pictures, in order.
+        fps: frame rate.
+        fmt: container format (``"matroska"``, ``"mpegts"``...) for a path without a telling extension.
+        codec: video encoder (``libx264``, ``mjpeg``, ``libvpx``, ``mpeg4``...).
+        options: encoder options; default :data:`X264_OPTIONS` for libx264, none for other encoders.
+        container_options: muxer options, e.g. ``{"movflags": "faststart"}``.
+        pts: per-frame timestamps in ``time_base`` units, for variable frame rate.
+        time_base: the unit of ``pts``.
+        display_rotation: degrees counter-clockwise, written as the container's display
+            matrix, as phones do for footage shot upright on a sideways sensor.
+
+    Returns:
+        ``path``.
     """
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+    if options is None:
+        options = X264_OPTIONS if codec == "libx264" else {}
+    with av.open(str(path), "w", format=fmt, options=container_options or {}) as container:
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         stream.thread_count = 1
-        stream.options = {"crf": "18"}
+        if options:
+            stream.options = dict(options)
         if display_rotation:
             stream.set_display_rotation(display_rotation)
         if time_base is not None:
@@ -68,16 +117,41 @@ def encode_clip(
     return path
 
 
-def pan_frames(seed: int, count: int, cut_at: int | None = None, step_px: int = 3) -> list[NDArray[np.uint8]]:
-    """Frames of a camera panning right over a texture; a hard cut to another texture at ``cut_at``."""
-    width, height = CLIP_SIZE
-    first, second = texture(seed), texture(seed + 1000)
-    frames = []
-    for number in range(count):
-        scene = second if cut_at is not None and number >= cut_at else first
-        x = number * step_px
-        frames.append(scene[100 : 100 + height, x : x + width].copy())
-    return frames
+def clip_bytes(frames: Sequence[NDArray[np.uint8]], fmt: str, **settings: Any) -> bytes:
+    """:func:`encode_clip` into memory (through a file: MP4's faststart rewrites the file by name)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return encode_clip(Path(scratch) / "clip", frames, fmt=fmt, **settings).read_bytes()
+
+
+def still_bytes(picture: NDArray[Any] | Image.Image, fmt: str, mode: str | None = None, **options: Any) -> bytes:
+    """Encode a still with Pillow: an array (RGB, RGBA, grey or float) or a ready image, ``mode`` converted first.
+
+    ``options`` go to Pillow's writer (``quality``, ``exif``, ``transparency``...).
+    """
+    image = picture if isinstance(picture, Image.Image) else Image.fromarray(np.ascontiguousarray(picture))
+    if mode is not None:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def animated_bytes(frames: Sequence[NDArray[np.uint8]], fmt: str, duration_ms: int) -> bytes:
+    """An animated still (GIF, APNG, WebP) showing each frame for ``duration_ms``, looping."""
+    images = [Image.fromarray(pixels) for pixels in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, fmt, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    return buffer.getvalue()
+
+
+def write_still(path: Path, picture: NDArray[Any] | Image.Image, **options: Any) -> Path:
+    """:func:`still_bytes` into ``path``, in the format its extension names."""
+    extension = path.suffix.lower()
+    fmt = Image.registered_extensions().get(extension)
+    if fmt is None:
+        raise ValueError(f"No Pillow format writes {extension!r} files.")
+    path.write_bytes(still_bytes(picture, fmt, **options))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +173,7 @@ def other_clip(media_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def still_path(media_dir: Path) -> Path:
-    path = media_dir / "still.png"
-    Image.fromarray(texture(5, 480, 720)).save(path)
-    return path
+    return write_still(media_dir / "still.png", texture(5, 480, 720))
 
 
 @pytest.fixture()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import frame_at
-from PIL import Image
+from conftest import frame_at, texture, write_still
 
-from provcheck import __version__
+from provcheck import Index, __version__
 from provcheck.cli import cli
 from provcheck.errors import ExitCode
 
@@ -23,18 +24,12 @@ def run(*args: str | Path) -> tuple[int, str, str]:
 
 @pytest.fixture()
 def claim(tmp_path: Path, pan_clip: Path) -> Path:
-    path = tmp_path / "claim.jpg"
-    Image.fromarray(frame_at(pan_clip, 50)).save(path, quality=70)
-    return path
+    return write_still(tmp_path / "claim.jpg", frame_at(pan_clip, 50), quality=70)
 
 
 @pytest.fixture()
 def unrelated(tmp_path: Path) -> Path:
-    from conftest import texture
-
-    path = tmp_path / "unrelated.png"
-    Image.fromarray(texture(404, 176, 320)).save(path)
-    return path
+    return write_still(tmp_path / "unrelated.png", texture(404, 176, 320))
 
 
 def test_version() -> None:
@@ -87,8 +82,44 @@ def test_match_json_contract(built_index: Path, claim: Path, unrelated: Path) ->
     assert 0.0 <= match["confidence"] <= 1.0
     assert set(match["derivation"]) >= {"mirrored", "crop", "rotation_deg", "trimmed"}
     assert match["derivation"]["mirrored"] is False
-    confidences = [m["confidence"] for m in first["matches"]]
-    assert confidences == sorted(confidences, reverse=True)
+    assert match["earliest"] is True
+
+
+@pytest.fixture(scope="module")
+def reposted_index(tmp_path_factory: pytest.TempPathFactory, pan_clip: Path) -> Path:
+    """The pan clip and three stills cut from its frame 50, published on dates that order them differently.
+
+    By id: clip, re-upload, left half, corner. By date: corner, left half, clip, re-upload.
+    The corner holds a quarter of the frame: a whole-frame claim can only possibly come from it.
+    """
+    folder = tmp_path_factory.mktemp("reposted")
+    frame = frame_at(pan_clip, 50)
+    stills = [
+        ("Re-upload", write_still(folder / "reupload.png", frame), "2016-07-09"),
+        ("Left half", write_still(folder / "left.png", frame[:, :160]), "2016-06-02"),
+        ("Corner", write_still(folder / "corner.png", frame[:88, :160]), "2016-05-01"),
+    ]
+    path = folder / "reposted.sqlite"
+    with Index(path) as index:
+        index.add(pan_clip, title="Pan clip", published="2016-06-30")
+        for title, still, published in stills:
+            index.add(still, title=title, published=published)
+    return path
+
+
+def test_matches_list_confirmed_oldest_first_then_possible_by_confidence(reposted_index: Path, claim: Path) -> None:
+    code, out, err = run("match", claim, "--index", reposted_index, "--json", "--top", "10")
+    assert code == 0, err
+    matches = json.loads(out)["results"][0]["matches"]
+    shown = [(m["source"]["title"], m["verdict"], m["earliest"]) for m in matches]
+    assert shown == [
+        ("Left half", "match", True),  # the oldest confirmed source leads, though its confidence is the lowest
+        ("Pan clip", "match", False),
+        ("Re-upload", "match", False),
+        ("Corner", "possible", False),  # the oldest of all, but only possible: after every confirmed match
+    ]
+    confirmed = [m["confidence"] for m in matches if m["verdict"] == "match"]
+    assert confirmed != sorted(confirmed, reverse=True)  # the order is by date, not by confidence
 
 
 def test_duplicate_add_says_so_and_changes_nothing(index_path: Path, still_path: Path) -> None:
@@ -206,8 +237,18 @@ def test_exit_130_on_interrupt(monkeypatch: pytest.MonkeyPatch, built_index: Pat
 
 
 def test_traceback_flag_shows_the_trace(tmp_path: Path, claim: Path) -> None:
-    result = CliRunner().invoke(cli, ["--traceback", "match", str(claim), "--index", str(tmp_path / "x.db")])
-    assert result.exit_code != 0 and result.exception is not None
+    """In a real process: the error is one line without --traceback, Python's full trace with it."""
+    missing = tmp_path / "x.db"
+    args = ["match", str(claim), "--index", str(missing)]
+    plain, traced = (subprocess.Popen([sys.executable, "-m", "provcheck", *flags, *args], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for flags in ([], ["--traceback"]))
+    _, plain_err = plain.communicate(timeout=120)
+    _, traced_err = traced.communicate(timeout=120)
+    assert plain.returncode == ExitCode.INDEX_ERROR
+    assert plain_err.count("\n") == 1 and plain_err.startswith("provcheck: error: ") and "Traceback" not in plain_err
+    assert traced.returncode == 1  # an uncaught exception
+    assert traced_err.startswith("Traceback (most recent call last):")
+    assert traced_err.rstrip().splitlines()[-1].startswith(f"provcheck.errors.IndexStoreError: {missing}: index not found")
 
 
 # --- URLs -----------------------------------------------------------------------------

@@ -14,11 +14,9 @@ raise it for a fuzzing session, e.g. ``PROVCHECK_FUZZ_EXAMPLES=5000 pytest tests
 from __future__ import annotations
 
 import faulthandler
-import io
 import math
 import os
 import signal
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -27,10 +25,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import av
 import numpy as np
 import pytest
-from conftest import texture
+from conftest import animated_bytes, clip_bytes, pan, still_bytes, texture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -86,19 +83,11 @@ def _picture(seed: int, height: int = 48, width: int = 64) -> NDArray[np.uint8]:
 
 
 def _still(fmt: str, seed: int, mode: str | None = None, **options: object) -> bytes:
-    image = Image.fromarray(_picture(seed))
-    if mode is not None:
-        image = image.convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+    return still_bytes(_picture(seed), fmt, mode, **options)
 
 
 def _animated(fmt: str, seed: int) -> bytes:
-    frames = [Image.fromarray(_picture(seed + n)) for n in range(3)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=80, loop=0)
-    return buffer.getvalue()
+    return animated_bytes([_picture(seed + n) for n in range(3)], fmt, duration_ms=80)
 
 
 def _exif_jpeg(seed: int) -> bytes:
@@ -109,21 +98,9 @@ def _exif_jpeg(seed: int) -> bytes:
 
 
 def _clip(fmt: str, codec: str, seed: int, options: dict[str, str] | None = None, count: int = 12) -> bytes:
-    base = texture(seed, 88, 64 + 4 * count)
-    with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch) / "clip"
-        with av.open(str(target), "w", format=fmt, options=options or {}) as container:
-            stream = container.add_stream(codec, rate=25)
-            stream.width, stream.height = 64, 48
-            stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-            stream.thread_count = 1
-            for number in range(count):
-                pixels = np.ascontiguousarray(base[20:68, 4 * number : 4 * number + 64])
-                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        return target.read_bytes()
+    """``count`` 64x48 frames panning 4 px a frame; each encoder's default settings."""
+    frames = pan(texture(seed, 88, 64 + 4 * count), count, (64, 48), step_px=4, top_px=20)
+    return clip_bytes(frames, fmt, codec=codec, options={}, container_options=options)
 
 
 @cache

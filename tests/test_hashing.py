@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import cv2
+import imagehash
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from PIL import Image
 
-from provcheck.hashing import HASHERS, PDQHasher, PHasher, hamming_distance, hamming_distances
+from provcheck.hashing import HASHERS, HashValue, PDQHasher, PHasher, hamming_distance, hamming_distances
 
 #: Hashes of :func:`golden_image`; a change here means bumping that hasher's version.
 GOLDEN = {
@@ -74,9 +77,23 @@ def test_distance_properties(a: bytes, b: bytes) -> None:
     assert 0 <= hamming_distance(a, b) <= 256
 
 
-@given(hashes)
-def test_hex_round_trip(value: bytes) -> None:
-    assert bytes.fromhex(value.hex()) == value
+@given(st.binary(min_size=1, max_size=32))
+def test_hash_value_hex_round_trips(packed: bytes) -> None:
+    text = HashValue(packed).hex()
+    assert len(text) == 2 * len(packed) and text == text.lower()
+    assert bytes.fromhex(text) == packed
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_phash_hex_is_imagehash_hex(seed: int) -> None:
+    """Our pHash hex, read back by ImageHash's own parser, is ImageHash's hash: same bits, same order."""
+    rng = np.random.default_rng(seed)
+    image = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (64, 48), interpolation=cv2.INTER_CUBIC)
+    ours = PHasher().compute(image).hex()
+    reference = imagehash.phash(Image.fromarray(image), hash_size=8)
+    assert ours == str(reference)
+    assert imagehash.hex_to_hash(ours) == reference
 
 
 def test_mismatched_lengths_are_refused() -> None:

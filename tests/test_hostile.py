@@ -37,7 +37,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import texture
+from conftest import animated_bytes, clip_bytes, pan, still_bytes, texture, write_still
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -52,6 +52,8 @@ ADDRESS_SPACE_LIMIT = 3 << 30
 #: Peak resident memory allowed to one CLI call. A normal call peaks at ~210 MB.
 MAX_RSS_MB = 1536.0
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+#: libx264 settings of the hostile clips: small and quick to encode, quality does not matter here.
+HOSTILE_X264_OPTIONS = {"crf": "30", "preset": "veryfast"}
 
 
 # --------------------------------------------------------------------------- running the CLI
@@ -130,68 +132,21 @@ def picture(seed: int, height: int = SMALL[0], width: int = SMALL[1]) -> NDArray
     return texture(seed, height, width)
 
 
-def still_bytes(seed: int, fmt: str, mode: str | None = None, **options: Any) -> bytes:
-    image = Image.fromarray(picture(seed))
-    if mode is not None:
-        image = image.convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+def picture_bytes(seed: int, fmt: str, mode: str | None = None, **options: Any) -> bytes:
+    """A small generated still in ``fmt`` (see :func:`conftest.still_bytes`)."""
+    return still_bytes(picture(seed), fmt, mode, **options)
 
 
 def clip_frames(seed: int, count: int, width: int = 160, height: int = 96) -> list[NDArray[np.uint8]]:
     """A pan over a texture: ``count`` frames of width x height."""
-    base = texture(seed, height + 40, width + 3 * count + 8)
-    return [np.ascontiguousarray(base[20 : 20 + height, 3 * n : 3 * n + width]) for n in range(count)]
+    return pan(texture(seed, height + 40, width + 3 * count + 8), count, (width, height), step_px=3, top_px=20)
 
 
-def encode_video(
-    frames: Sequence[NDArray[np.uint8]],
-    fmt: str,
-    codec: str = "libx264",
-    fps: int = 25,
-    pts: Sequence[int] | None = None,
-    time_base: Fraction | None = None,
-    container_options: dict[str, str] | None = None,
-) -> bytes:
-    """Encode RGB frames into a container's bytes (single-threaded: reproducible bytes).
-
-    Through a temporary file: MP4's faststart rewrites the file by name.
-    """
-    with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch) / "clip"
-        _encode_to(target, frames, fmt, codec, fps, pts, time_base, container_options)
-        return target.read_bytes()
-
-
-def _encode_to(
-    target: Path,
-    frames: Sequence[NDArray[np.uint8]],
-    fmt: str,
-    codec: str,
-    fps: int,
-    pts: Sequence[int] | None,
-    time_base: Fraction | None,
-    container_options: dict[str, str] | None,
-) -> None:
-    with av.open(str(target), "w", format=fmt, options=container_options or {}) as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        stream.thread_count = 1
-        if codec == "libx264":
-            stream.options = {"crf": "30", "preset": "veryfast"}
-        if time_base is not None:
-            stream.codec_context.time_base = time_base
-        for number, pixels in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            if pts is not None and time_base is not None:
-                frame.pts = pts[number]
-                frame.time_base = time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+def encode_video(frames: Sequence[NDArray[np.uint8]], fmt: str, **settings: Any) -> bytes:
+    """Small, quick H.264 unless ``settings`` say otherwise (see :func:`conftest.encode_clip`)."""
+    if settings.get("codec", "libx264") == "libx264":
+        settings.setdefault("options", HOSTILE_X264_OPTIONS)
+    return clip_bytes(frames, fmt, **settings)
 
 
 @cache
@@ -281,7 +236,7 @@ def gif_bomb() -> bytes:
 
 def jpeg_bomb() -> bytes:
     """A small JPEG whose frame header is patched to declare 65500x65500 pixels."""
-    data = bytearray(still_bytes(31, "JPEG"))
+    data = bytearray(picture_bytes(31, "JPEG"))
     marker = data.find(b"\xff\xc0")
     data[marker + 5 : marker + 9] = struct.pack(">HH", 65500, 65500)
     return bytes(data)
@@ -340,10 +295,10 @@ def header_end(kind: str, data: bytes) -> int:
 @cache
 def truncation_sources() -> dict[str, bytes]:
     return {
-        "jpeg": still_bytes(51, "JPEG", quality=90),
-        "png": still_bytes(52, "PNG"),
-        "webp": still_bytes(53, "WEBP", quality=80),
-        "gif": still_bytes(54, "GIF", mode="P"),
+        "jpeg": picture_bytes(51, "JPEG", quality=90),
+        "png": picture_bytes(52, "PNG"),
+        "webp": picture_bytes(53, "WEBP", quality=80),
+        "gif": picture_bytes(54, "GIF", mode="P"),
         "mp4": mp4_bytes(),
         "mkv": mkv_bytes(),
     }
@@ -368,10 +323,7 @@ def corrupt_middle(data: bytes, length: int = 4096, seed: int = 3) -> bytes:
 
 
 def animated(fmt: str, seed: int) -> bytes:
-    frames = [Image.fromarray(picture(seed + n)) for n in range(3)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    return buffer.getvalue()
+    return animated_bytes([picture(seed + n) for n in range(3)], fmt, duration_ms=100)
 
 
 def png16(seed: int, channels: int) -> bytes:
@@ -386,40 +338,27 @@ def png16(seed: int, channels: int) -> bytes:
 def float_tiff(seed: int) -> bytes:
     values = picture(seed)[:, :, 1].astype(np.float32) * 1000.0
     values[0, :4] = [np.nan, np.inf, -np.inf, -5.0]
-    buffer = io.BytesIO()
-    Image.fromarray(values, mode="F").save(buffer, "TIFF")
-    return buffer.getvalue()
+    return still_bytes(values, "TIFF")
 
 
 def rgba_png(seed: int, mode: str) -> bytes:
     pixels = picture(seed)
     alpha = np.tile(np.linspace(0, 255, pixels.shape[1], dtype=np.uint8), (pixels.shape[0], 1))
-    image = Image.fromarray(np.dstack([pixels, alpha]), mode="RGBA")
-    if mode != "RGBA":
-        image = image.convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+    return still_bytes(np.dstack([pixels, alpha]), "PNG", None if mode == "RGBA" else mode)
 
 
 def palette_with_transparency(seed: int) -> bytes:
     image = Image.fromarray(picture(seed)).convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", transparency=0)
-    return buffer.getvalue()
+    return still_bytes(image, "PNG", transparency=0)
 
 
 def jpeg_with_exif(seed: int, exif_payload: bytes | None = None, orientation: int | None = None) -> bytes:
     """A JPEG with an EXIF orientation, or with a raw (possibly garbage) APP1 Exif payload."""
-    image = Image.fromarray(picture(seed))
-    buffer = io.BytesIO()
     if orientation is not None:
         exif = Image.Exif()
         exif[0x0112] = orientation
-        image.save(buffer, "JPEG", exif=exif)
-    else:
-        image.save(buffer, "JPEG", exif=b"Exif\x00\x00" + (exif_payload or b""))
-    return buffer.getvalue()
+        return picture_bytes(seed, "JPEG", exif=exif)
+    return picture_bytes(seed, "JPEG", exif=b"Exif\x00\x00" + (exif_payload or b""))
 
 
 def resolution_change() -> bytes:
@@ -517,7 +456,7 @@ def fifo(path: Path) -> None:
 
 
 def unreadable(path: Path) -> None:
-    path.write_bytes(still_bytes(81, "PNG"))
+    path.write_bytes(picture_bytes(81, "PNG"))
     path.chmod(0)
 
 
@@ -593,14 +532,14 @@ def _cases() -> list[Case]:
         # modes
         still("png-16bit-rgb", "rgb16.png", write(lambda: png16(111, 3))),
         still("png-16bit-grey", "grey16.png", write(lambda: png16(112, 1))),
-        still("jpeg-cmyk", "cmyk.jpg", write(lambda: still_bytes(113, "JPEG", mode="CMYK"))),
+        still("jpeg-cmyk", "cmyk.jpg", write(lambda: picture_bytes(113, "JPEG", mode="CMYK"))),
         still("png-palette-transparency", "palette.png", write(lambda: palette_with_transparency(114))),
         still("png-la", "la.png", write(lambda: rgba_png(115, "LA"))),
         still("png-rgba", "rgba.png", write(lambda: rgba_png(116, "RGBA"))),
-        still("png-bilevel", "bilevel.png", write(lambda: still_bytes(117, "PNG", mode="1"))),
-        still("jpeg-grey", "grey.jpg", write(lambda: still_bytes(118, "JPEG", mode="L"))),
+        still("png-bilevel", "bilevel.png", write(lambda: picture_bytes(117, "PNG", mode="1"))),
+        still("jpeg-grey", "grey.jpg", write(lambda: picture_bytes(118, "JPEG", mode="L"))),
         still("tiff-float-nan", "float.tif", write(lambda: float_tiff(119))),
-        still("avif", "photo.avif", write(lambda: still_bytes(120, "AVIF"))),
+        still("avif", "photo.avif", write(lambda: picture_bytes(120, "AVIF"))),
         still("gif-animated", "anim.gif", write(lambda: animated("GIF", 121))),
         still("webp-animated", "anim.webp", write(lambda: animated("WEBP", 124))),
         still("apng-animated", "anim.png", write(lambda: animated("PNG", 127))),
@@ -612,13 +551,13 @@ def _cases() -> list[Case]:
               write(lambda: jpeg_with_exif(133, exif_payload=b"II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00"
                                            b"\x01\x00\x00\x00\x06\x00\x08\x00\x00\x00"))),
         # the wrong extension: judged by content
-        still("png-named-jpg", "screenshot.jpg", write(lambda: still_bytes(141, "PNG"))),
-        still("png-named-mp4", "still.mp4", write(lambda: still_bytes(142, "PNG"))),
-        still("jpeg-named-webp", "photo.webp", write(lambda: still_bytes(143, "JPEG"))),
+        still("png-named-jpg", "screenshot.jpg", write(lambda: picture_bytes(141, "PNG"))),
+        still("png-named-mp4", "still.mp4", write(lambda: picture_bytes(142, "PNG"))),
+        still("jpeg-named-webp", "photo.webp", write(lambda: picture_bytes(143, "JPEG"))),
         video("mp4-named-jpg", "clip.jpg", write(lambda: mp4_bytes(144))),
         video("mkv-named-mp4", "clip_mkv.mp4", write(lambda: mkv_bytes(145))),
         # names
-        still("non-ascii-spaces", "ünï cødé 写真 photo (1).png", write(lambda: still_bytes(151, "PNG"))),
+        still("non-ascii-spaces", "ünï cødé 写真 photo (1).png", write(lambda: picture_bytes(151, "PNG"))),
         video("url-like-name", "http:clip.mp4", write(lambda: mp4_bytes(152))),
         # videos
         video("video-valid", "valid.mp4", write(lambda: mp4_bytes(161))),
@@ -657,9 +596,7 @@ def _cases() -> list[Case]:
 
 
 def _png_of(pixels: NDArray[np.uint8]) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG")
-    return buffer.getvalue()
+    return still_bytes(pixels, "PNG")
 
 
 CASES = _cases()
@@ -687,7 +624,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         case.build(path)
         paths[case.id] = path
     good = folder / "good.png"
-    Image.fromarray(texture(7, 240, 320)).save(good)
+    write_still(good, texture(7, 240, 320))
     from provcheck import Index
 
     index = folder / "built.sqlite"
@@ -860,7 +797,7 @@ def test_decoded_size_just_under_the_limit_is_bounded(tmp_path: Path) -> None:
     claim = tmp_path / "99mp.png"
     claim.write_bytes(png_bomb(11_000, 9_000))
     good = tmp_path / "good.png"
-    Image.fromarray(texture(8, 240, 320)).save(good)
+    write_still(good, texture(8, 240, 320))
     index = tmp_path / "index.sqlite"
     added = run_cli(["index", "add", good, "--index", index, "--json"], timeout=120)
     assert added.code == 0, added.describe()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
+from conftest import texture, write_still
+from PIL import Image
 
-from provcheck import DuplicateSourceError, Index, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from provcheck.store import FrameRecord, NewSource, SQLiteStore
+from provcheck import DuplicateSourceError, Index, IndexMismatchError, IndexStoreError, SourceNotFoundError, Verdict
+from provcheck.cli import cli
+from provcheck.store import SCHEMA_VERSION, FrameRecord, NewSource, SQLiteStore
+
+#: An index written by provcheck 0.1 (see tests/data/README.md).
+SCHEMA_1_INDEX = Path(__file__).parent / "data" / "schema1.sqlite"
 
 
 def new_source(sha: str = "a" * 64, kind: str = "video") -> NewSource:
@@ -33,7 +43,13 @@ def test_round_trip(index_path: Path) -> None:
     assert table.times_s.tolist() == pytest.approx([0, 0.04, 0.08, 0.12, 0.16])
     assert table.hashes.shape == (5, 32) and bytes(table.hashes[3]) == bytes([3]) * 32
     assert reopened.stats().frames == 5
-    assert reopened._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reopened.close()
+    # WAL mode is recorded in the file itself: any connection sees it.
+    conn = sqlite3.connect(index_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
 
 
 class ExplodingFrames(Sequence[FrameRecord]):
@@ -169,27 +185,38 @@ def test_api_rejects_bad_dates(index_path: Path, still_path: Path) -> None:
     assert not index_path.exists()
 
 
-def test_schema_1_index_is_migrated_and_keeps_its_sources(index_path: Path) -> None:
-    """An index written by provcheck 0.1 (hashes only, schema 1) opens, migrates and still matches by hash."""
-    import json
+def test_schema_1_index_made_by_provcheck_0_1_migrates_and_matches(tmp_path: Path) -> None:
+    """A real index written by provcheck 0.1 (schema 1, hashes only) opens, migrates and still matches by hash.
 
-    from provcheck.hashing import hasher_signature
-    from provcheck.store import _SCHEMA
+    The file was made by the old code itself; ``tests/data/README.md`` says how.
+    """
+    index_path = tmp_path / "old.sqlite"
+    shutil.copyfile(SCHEMA_1_INDEX, index_path)
+    harbour, market, unrelated = (texture(seed, 240, 320) for seed in (9101, 9102, 9103))
+    claim = write_still(tmp_path / "claim.jpg", np.asarray(Image.fromarray(harbour).resize((240, 180))), quality=70)
 
+    with Index(index_path) as index:
+        assert index.info().schema_version == SCHEMA_VERSION
+        sources = index.sources()
+        assert [(s.id, s.title, s.url, s.published, s.notes, s.frame_count) for s in sources] == [
+            (1, "Harbour at dawn", "https://photos.example.org/harbour", "2015-03-14", None, 1),
+            (2, "Market street", None, "2016-08-01", "second source", 1),
+        ]
+        report = index.verify_integrity()
+        assert report.ok, report.problems
+        assert (report.sources, report.frames, report.features) == (2, 2, 0)
+        (found,) = index.match(claim)  # a downscaled JPEG of the harbour photo
+        assert found.verdict is Verdict.MATCH and found.source.title == "Harbour at dawn" and found.earliest
+        assert index.match(market)[0].source.title == "Market street"
+        assert index.match(unrelated) == []
+    # the migration was written to the file, not only done in memory
     conn = sqlite3.connect(index_path)
-    for statement in filter(str.strip, _SCHEMA.split(";")):
-        conn.execute(statement)
-    conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-        ("application", "provcheck"), ("schema_version", "1"),
-        ("hashers", json.dumps(hasher_signature(), sort_keys=True)), ("created_at", "2026-11-25T00:00:00+00:00"),
-    ])
-    conn.execute("INSERT INTO sources (kind, title, path, sha256, width, height, frame_count, added_at)"
-                 " VALUES ('image', 'old', '/x.png', ?, 10, 10, 1, 'then')", ("c" * 64,))
-    conn.execute("INSERT INTO frames (source_id, frame_number, phash, pdq) VALUES (1, 0, ?, ?)",
-                 (b"\x01" * 8, b"\x02" * 32))
-    conn.commit()
-    conn.close()
-    store = SQLiteStore(index_path)
-    assert store.stats().schema_version == 2
-    assert [s.title for s in store.list_sources()] == ["old"]
-    assert store.feature_table() == [] and store.hash_table("pdq").hashes.shape == (1, 32)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+        assert conn.execute("SELECT count(*) FROM features").fetchone()[0] == 0
+    finally:
+        conn.close()
+    result = CliRunner().invoke(cli, ["match", str(claim), "--index", str(index_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["matches"][0]["source"]["title"] == "Harbour at dawn"
+    assert "2 of 2 indexed frames have no local features" in result.stderr  # the migration kept the old frames
