@@ -221,7 +221,7 @@ class MatchEngine:
         by_hashes = policy.decide_by_hashes(hashes.readings(hash_row), refuted, settings)
         if geometric is Verdict.NONE and by_hashes.verdict is Verdict.NONE and not weak:
             return None
-        if best is not None and policy.feature_path_first(by_hashes.verdict, geometric, weak, True):
+        if best is not None and policy.feature_path_first(by_hashes.verdict, geometric, weak):
             hash_conf = policy.hash_confidence(float(hashes.evidence[hash_row]), settings)
             found = self._feature_match(source, best, geometric, weak, hash_conf, hashes, features, pixels, agreements)
             if found is not None or by_hashes.verdict is Verdict.NONE:

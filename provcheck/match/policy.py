@@ -181,11 +181,11 @@ def decide_by_hashes(readings: Mapping[str, HashReading], refuted: bool,
     return HashDecision(verdict, on_verdict_side(verdict, hash_confidence(total_evidence(readings), settings)), exact)
 
 
-def feature_path_first(hash_verdict: Verdict, geometric: Verdict, weak: bool, verified: bool) -> bool:
-    """Whether the verified transform is judged first (it also yields the crop box and the exact frame).
+def feature_path_first(hash_verdict: Verdict, geometric: Verdict, weak: bool) -> bool:
+    """Whether a source's verified transform is judged first (it also yields the crop box and the exact frame).
 
     The geometric evidence goes first when it is at least as strong as the hashes', or
     when it is weak (only its pixels can decide). When it fails, a hash verdict that is
     not ``none`` still stands.
     """
-    return verified and (geometric.rank >= hash_verdict.rank or weak)
+    return geometric.rank >= hash_verdict.rank or weak
