@@ -2,30 +2,74 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import random
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import encode_clip, pan_frames, texture
-from PIL import Image
+from conftest import encode_clip, pan_frames, texture, write_still
 
 from provcheck.cli import cli
-from provcheck.errors import ExitCode
+from provcheck.errors import ExitCode, IndexStoreError
 from provcheck.media import sha256_file
 from provcheck.store import SQLiteStore
 
-#: Kill-test iterations: the issue asks for at least 20.
-KILL_ITERATIONS = 24
-KILL_SEED = 1117
+#: Longest wait for a child process to reach its kill point or to die (it imports provcheck
+#: and fingerprints a few files first); reached only when something is broken.
+CHILD_TIMEOUT_S = 120.0
+
+#: The killed child: provcheck's CLI with an observer on SQLite's statement trace (no hook in
+#: provcheck). Arguments: a pipe to signal on, then the kill point (statement prefix, occurrence,
+#: counted inside write transactions from the n-th source row the run writes on, or from the
+#: start for 0; an empty prefix counts every statement but BEGIN), then provcheck's own
+#: arguments. When the statement is about to run for that time, the child writes "inside" to
+#: the pipe and waits to be killed.
+KILLED_CHILD = """
+import os, sqlite3, sys, time
+
+signal_fd, statement, occurrence, source = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+state = {"in_transaction": False, "sources": 0, "seen": 0}
+real_connect = sqlite3.connect
+
+
+def trace(sql):
+    sql = sql.lstrip()
+    if sql.startswith("BEGIN"):
+        state["in_transaction"] = True
+        return  # a kill point is a statement inside the transaction, once the lock is held
+    if state["in_transaction"] and sql.startswith(("INSERT INTO sources", "UPDATE sources")):
+        state["sources"] += 1
+    if state["in_transaction"] and sql.startswith(statement) and (source == 0 or state["sources"] == source):
+        state["seen"] += 1
+        if state["seen"] == occurrence:
+            os.write(signal_fd, b"inside\\n")
+            while True:
+                time.sleep(60)
+    if sql.startswith(("COMMIT", "ROLLBACK")):
+        state["in_transaction"] = False
+
+
+def connect(*args, **kwargs):
+    conn = real_connect(*args, **kwargs)
+    conn.set_trace_callback(trace)
+    return conn
+
+
+sqlite3.connect = connect
+from provcheck.cli import cli
+
+cli.main(args=sys.argv[5:], prog_name="provcheck")
+"""
 
 
 def provcheck_command(*args: str | Path) -> list[str]:
@@ -38,9 +82,7 @@ def media_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("integrity-media")
     files = []
     for number in range(6):
-        path = folder / f"still_{number}.png"
-        Image.fromarray(texture(500 + number, 240, 400)).save(path)
-        files.append(path)
+        files.append(write_still(folder / f"still_{number}.png", texture(500 + number, 240, 400)))
     for number in range(2):
         files.append(encode_clip(folder / f"clip_{number}.mp4", pan_frames(seed=600 + number, count=50)))
     return files
@@ -87,36 +129,146 @@ def test_check_finds_damage(tmp_path: Path, media_files: list[Path]) -> None:
     assert "records" in result.stdout and "missing" in result.stdout
 
 
-def test_kill_9_during_add_never_leaves_a_partial_source(tmp_path: Path, media_files: list[Path]) -> None:
-    """Kill `index add` at random moments; every time the index opens, checks clean and holds only whole sources."""
-    rng = random.Random(KILL_SEED)
-    start = time.monotonic()
-    full = subprocess.run(provcheck_command("index", "add", *media_files, "--index", tmp_path / "full.sqlite", "-q"),
-                          capture_output=True, timeout=120)
-    assert full.returncode == 0, full.stderr
-    full_run_s = time.monotonic() - start
-    interrupted = 0
-    for iteration in range(KILL_ITERATIONS):
-        index = tmp_path / f"killed_{iteration}.sqlite"
-        if iteration % 2:  # half the runs kill a second add into an index that already holds sources
-            subprocess.run(provcheck_command("index", "add", media_files[0], "--index", index, "-q"), timeout=60)
-        files = rng.sample(media_files, k=len(media_files))
-        process = subprocess.Popen(provcheck_command("index", "add", *files, "--index", index, "-q"),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.05, full_run_s))
-        process.send_signal(signal.SIGKILL)
-        stdout, _ = process.communicate(timeout=30)
-        if not index.exists():
-            continue  # killed before the index was created: nothing to check
-        present = assert_sound(index, media_files)
-        printed = {line.split("'")[1] for line in stdout.decode().splitlines() if line.startswith("added #")}
-        assert {sha256_file(path) for path in files if path.name in printed} <= present  # reported adds persist
-        interrupted += 0 < len(present) < len(media_files)
-        resumed = subprocess.run(provcheck_command("index", "add", *media_files, "--index", index, "-q"),
-                                 capture_output=True, timeout=120)
-        assert resumed.returncode == 0, resumed.stderr
-        assert len(assert_sound(index, media_files)) == len(media_files)
-    assert interrupted >= KILL_ITERATIONS // 4  # the kills really landed in the middle of the work
+@dataclass(frozen=True)
+class KillPoint:
+    """Where the child is stopped: the ``occurrence``-th statement starting with ``statement`` in a
+    write transaction, counted from the ``source``-th source row the run writes (0: from the start,
+    e.g. the schema's transaction). ``before`` are indexed first by a normal add, ``files`` are
+    given to the killed add; ``committed`` are the files the index must hold afterwards.
+    """
+
+    statement: str
+    occurrence: int
+    source: int
+    files: tuple[int, ...]
+    committed: tuple[int, ...]
+    before: tuple[int, ...] = ()
+    replace: bool = False
+
+
+KILL_POINTS = {
+    "creating the schema": KillPoint("CREATE TABLE frames", 1, 0, files=(0, 1), committed=()),
+    "first frame of the first source": KillPoint("INSERT INTO frames", 1, 1, files=(0, 1), committed=()),
+    "third frame of a video after two stills": KillPoint("INSERT INTO frames", 3, 3, files=(0, 1, 6, 2),
+                                                         committed=(0, 1)),
+    "last features row before a commit": KillPoint("INSERT INTO features", 1, 2, files=(3, 4), committed=(3,)),
+    "at the commit of a source": KillPoint("COMMIT", 1, 2, files=(5, 7, 2), committed=(5,)),
+    "replacing an indexed video": KillPoint("INSERT INTO frames", 2, 1, files=(6,), committed=(6,), before=(6,),
+                                            replace=True),
+}
+
+
+@pytest.mark.parametrize("point", KILL_POINTS.values(), ids=KILL_POINTS.keys())
+def test_kill_9_inside_the_add_transaction_leaves_only_whole_sources(tmp_path: Path, media_files: list[Path],
+                                                                     point: KillPoint) -> None:
+    """SIGKILL a real `index add` at a known statement of its write transaction; the index keeps every
+    committed source whole, holds nothing of the interrupted one, and the same add then completes."""
+    index = tmp_path / "index.sqlite"
+    before: set[str] = set()
+    if point.before:
+        indexed = CliRunner().invoke(cli, ["index", "add", *(str(media_files[n]) for n in point.before),
+                                           "--index", str(index)])
+        assert indexed.exit_code == 0, indexed.stderr
+        before = assert_sound(index, media_files)
+    files = [media_files[n] for n in point.files]
+    add = ["index", "add", *files, "--index", index, "-q", *(["--replace"] if point.replace else [])]
+    stdout = kill_inside_transaction(point, add, index)
+    assert stdout is not None, f"the add finished without reaching {point}"
+
+    if point.statement.startswith("CREATE"):
+        # Killed while creating the index: the schema is all there or not at all.
+        conn = sqlite3.connect(index)
+        try:
+            assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            conn.close()
+        with pytest.raises(IndexStoreError, match="not a provcheck index yet"):
+            SQLiteStore(index)
+    else:
+        assert assert_sound(index, media_files) == {sha256_file(media_files[n]) for n in point.committed}
+        if point.replace:
+            assert assert_sound(index, media_files) == before  # the old version is intact, frames and features
+    printed = [line.split("'")[1] for line in stdout.splitlines() if line.startswith("added #")]
+    assert printed == [media_files[n].name for n in point.committed if n not in point.before]
+
+    resumed = CliRunner().invoke(cli, [str(arg) for arg in add])
+    assert resumed.exit_code == 0, resumed.stderr
+    everything = {sha256_file(path) for path in files} | before
+    assert assert_sound(index, media_files) == everything
+
+
+def kill_inside_transaction(point: KillPoint, args: list[str | Path], index: Path) -> str | None:
+    """Run ``provcheck ARGS`` in a child that stops at ``point``; check it holds the write lock there, SIGKILL it.
+
+    Returns:
+        What the child printed on stdout before it was killed (unbuffered, so nothing is lost),
+        or ``None`` when it finished (exit 0) without reaching the point.
+    """
+    reader, writer = os.pipe()
+    command = [sys.executable, "-u", "-c", KILLED_CHILD, str(writer), point.statement, str(point.occurrence),
+               str(point.source), *(str(arg) for arg in args)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, pass_fds=(writer,))
+        os.close(writer)
+        try:
+            ready, _, _ = select.select([reader], [], [], CHILD_TIMEOUT_S)
+            signal_text = os.read(reader, 64) if ready else b""
+            if signal_text != b"inside\n":
+                if not ready:
+                    process.kill()
+                if process.wait() == 0:
+                    return None
+                err.seek(0)
+                pytest.fail(f"the child failed before {point}: exit {process.returncode}\n{err.read().decode()[-3000:]}")
+            # The child is stopped inside its write transaction: nobody else can start one.
+            probe = sqlite3.connect(index, timeout=0)
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    probe.execute("BEGIN IMMEDIATE")
+            finally:
+                probe.close()
+            process.send_signal(signal.SIGKILL)
+            assert process.wait(timeout=CHILD_TIMEOUT_S) == -signal.SIGKILL
+        finally:
+            os.close(reader)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        out.seek(0)
+        return out.read().decode()
+
+
+@pytest.mark.slow
+def test_kill_9_before_every_statement_of_a_four_file_add(tmp_path: Path, media_files: list[Path]) -> None:
+    """SIGKILL a four-file `index add` before each statement of each of its write transactions in turn.
+
+    The files are reported and committed in order, between transactions, so at every kill
+    point the index holds exactly the files reported so far, each whole.
+    """
+    files = [media_files[n] for n in (0, 1, 6, 2)]
+    kills = 0
+    for occurrence in itertools.count(1):
+        index = tmp_path / f"killed_{occurrence}.sqlite"
+        add = ["index", "add", *files, "--index", index, "-q"]
+        stdout = kill_inside_transaction(KillPoint("", occurrence, 0, files=(), committed=()), add, index)
+        if stdout is None:
+            break  # there is no statement number `occurrence`: the add ran to its end
+        kills += 1
+        printed = [line.split("'")[1] for line in stdout.splitlines() if line.startswith("added #")]
+        assert printed == [path.name for path in files[: len(printed)]]
+        conn = sqlite3.connect(index)
+        try:
+            has_schema = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+        finally:
+            conn.close()
+        if has_schema:
+            assert assert_sound(index, media_files) == {sha256_file(path) for path in files[: len(printed)]}
+        else:
+            assert printed == []  # killed while creating the index: no schema at all, not half of one
+        resumed = CliRunner().invoke(cli, [str(arg) for arg in add])
+        assert resumed.exit_code == 0, resumed.stderr
+        assert assert_sound(index, media_files) == {sha256_file(path) for path in files}
+    assert kills >= 20  # every statement of every transaction: schema, three stills, a video
 
 
 def test_four_concurrent_adds_lose_nothing(tmp_path: Path, media_files: list[Path]) -> None:
