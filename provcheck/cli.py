@@ -2,6 +2,10 @@
 
 Only this module prints, draws progress bars or exits. stdout carries results only
 (text or ``--json``); progress, warnings and errors go to stderr.
+
+The API, the report and the fetcher (and with them NumPy, OpenCV, PyAV, faiss and
+Pillow) are imported inside the commands that use them, so ``--help`` and ``--version``
+start without loading them; ``tests/test_cli.py`` checks it.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import report
 from ._version import __version__
-from .api import Index, SourceRecord, default_index_path, iter_media_files, parse_published
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
-from .fetch import FetchPolicy, is_url
-from .results import ClaimResult, FailedFile, SkippedFile, Verdict
+from .paths import default_index_path
+
+if TYPE_CHECKING:
+    from .api import Index, SourceRecord
+    from .report import AddOutcome
+    from .results import ClaimResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,6 +143,8 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[float, float], None
 
 
 def _index(path: Path | None) -> Index:
+    from .api import Index
+
     return Index(path if path is not None else default_index_path())
 
 
@@ -211,6 +219,11 @@ def index_add(
       provcheck index add footage/ --index newsroom.sqlite --fps 4
       provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
     """
+    from . import report
+    from .api import parse_published
+    from .fetch import FetchPolicy
+    from .results import FailedFile
+
     try:
         parse_published(published)
     except ValueError as exc:
@@ -233,6 +246,9 @@ def index_add(
 
 def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
     """The files to add: each path or URL as given, a folder replaced by the media files in it."""
+    from .api import iter_media_files
+    from .fetch import is_url
+
     files: list[str] = []
     for text in paths:
         path = Path(text)
@@ -246,8 +262,12 @@ def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
     return files
 
 
-def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> report.AddOutcome:
+def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> AddOutcome:
     """Add one file, saying so (or why not); a failure of this file is returned, an index error raised."""
+    from . import report
+    from .fetch import is_url
+    from .results import FailedFile, SkippedFile
+
     try:
         with _progress(f"indexing {Path(file).name}", quiet or is_url(file)) as progress:
             record = add(file, progress=progress)
@@ -281,6 +301,8 @@ def index_list(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index list
       provcheck index list --json --index newsroom.sqlite
     """
+    from . import report
+
     with _index(index_path) as store:
         sources = store.sources()
         click.echo(report.sources_json(sources, str(store.path)) if as_json else report.sources_text(sources))
@@ -298,6 +320,8 @@ def index_info(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index info
       provcheck index info --json
     """
+    from . import report
+
     with _index(index_path) as store:
         stats = store.info()
         click.echo(report.stats_json(stats) if as_json else report.stats_text(stats))
@@ -317,6 +341,8 @@ def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index check
       provcheck index check --index newsroom.sqlite --json
     """
+    from . import report
+
     with _index(index_path) as store:
         checked = store.verify_integrity()
     click.echo(report.integrity_json(checked) if as_json else report.integrity_text(checked))
@@ -337,12 +363,16 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
       provcheck index remove 3
       provcheck index remove 3 --index newsroom.sqlite --json
     """
+    from . import report
+
     with _index(index_path) as store:
         record = store.remove(source_id)
         click.echo(report.removed_json(record, str(store.path)) if as_json else report.removed_text(record))
 
 
 def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
+    from .results import Verdict
+
     if condition is None:
         return False
     verdicts = {result.verdict for result in results if result.error is None}
@@ -385,6 +415,10 @@ def match_command(
       provcheck match upload.jpg --fail-on match --index newsroom.sqlite
       provcheck match https://example.org/post/photo.jpg --json
     """
+    from . import report
+    from .fetch import FetchPolicy
+    from .results import ClaimResult, Verdict
+
     results: list[ClaimResult] = []
     with _index(index_path) as store:
         stats = store.info()
@@ -442,6 +476,8 @@ def demo(out_dir: Path | None, seed: int, small: bool, as_json: bool, quiet: boo
 
 
 def _run_demo(run_demo: Callable[..., Any], folder: Path, seed: int, small: bool, as_json: bool, quiet: bool) -> None:
+    from . import report
+
     def say(message: str) -> None:
         if not quiet:
             click.echo(f"provcheck demo: {message}", err=True)

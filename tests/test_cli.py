@@ -37,6 +37,23 @@ def test_version() -> None:
     assert code == 0 and __version__ in out
 
 
+#: Modules that --help and --version must not load (they cost most of a second to import).
+HEAVY_MODULES = frozenset({"numpy", "cv2", "av", "faiss", "PIL", "imagehash"})
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["match", "-h"], ["index", "add", "--help"]], ids=" ".join)
+def test_help_and_version_import_no_heavy_module(args: list[str]) -> None:
+    """In a real process: ``python -X importtime -m provcheck --version`` lists every module imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout or __version__ in done.stdout
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert {"provcheck", "click"} <= imported  # the list is the real one
+    assert not imported & HEAVY_MODULES
+
+
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = []
     for name, command in group.commands.items():
