@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -245,7 +245,7 @@ def index_add(
 
 
 def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
-    """The files to add: each path or URL as given, a folder replaced by the media files in it."""
+    """Each path or URL as given, a folder replaced by the media files in it and its subfolders, sorted."""
     from .api import iter_media_files
     from .fetch import is_url
 
@@ -383,8 +383,20 @@ def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
     return Verdict.NONE in verdicts
 
 
+def _listed_claims(stream: IO[str]) -> list[str]:
+    """The claims in a ``--from-file`` list: one a line, surrounding blanks dropped, blank and ``#`` lines skipped."""
+    try:
+        lines = [line.strip() for line in stream]
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{stream.name}: not UTF-8 text ({exc.reason})", param_hint="--from-file") from exc
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 @cli.command("match", context_settings=CONTEXT_SETTINGS)
-@click.argument("images", nargs=-1, required=True)
+@click.argument("images", nargs=-1, metavar="[CLAIM]...")
+@click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"), default=None, metavar="FILE",
+              help="Also check the claims listed in FILE, one a line ('-': stdin); blank lines and lines "
+              "starting with # are skipped.")
 @click.option("--top", type=click.IntRange(min=1, max=100), default=5, show_default=True,
               help="Report at most this many sources per claim.")
 @click.option("--fail-on", type=click.Choice(["match", "possible", "none"]), default=None,
@@ -395,6 +407,7 @@ def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
 @traceback_option
 def match_command(
     images: tuple[str, ...],
+    from_file: IO[str] | None,
     top: int,
     fail_on: str | None,
     allow_private: bool,
@@ -402,11 +415,13 @@ def match_command(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Check claimed photos (files or http(s) URLs) against the index and report their likely sources.
+    """Check claimed photos (files, folders or http(s) URLs) against the index and report their likely sources.
 
     Every claim is reported, best source first: title, URL, publication date, time
-    in the video, confidence and how the claim was derived. Unreadable claims are
-    reported with their error and make the exit code 1; a met --fail-on makes it 4.
+    in the video, confidence and how the claim was derived. A folder stands for every
+    media file in it and its subfolders, sorted. Claims on the command line come
+    first, then those listed by --from-file. Unreadable claims are reported with
+    their error and make the exit code 1; a met --fail-on makes it 4.
 
     \b
     Examples:
@@ -414,13 +429,22 @@ def match_command(
       provcheck match uploads/*.jpg --top 3 --json
       provcheck match upload.jpg --fail-on match --index newsroom.sqlite
       provcheck match https://example.org/post/photo.jpg --json
+      provcheck match inbox/ --from-file more-claims.txt --json
     """
     from . import report
     from .fetch import FetchPolicy
     from .results import ClaimResult, Verdict
 
+    if not images and from_file is None:
+        raise click.UsageError("Give at least one claim (a file, a folder or a URL), or --from-file.",
+                               click.get_current_context())
+    claims = _media_files([*images, *(_listed_claims(from_file) if from_file is not None else [])], quiet)
+    if not claims and not quiet:
+        click.echo("provcheck: warning: no claims to check", err=True)
+    policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
     with _index(index_path) as store:
+        location = str(store.path)
         stats = store.info()
         if stats.frames_with_features < stats.frames and not quiet:
             click.echo(
@@ -429,17 +453,19 @@ def match_command(
                 "sources are re-added with --replace",
                 err=True,
             )
-        for image in images:
+        for image in claims:
             try:
-                result = store.check(image, top=top, fetch_policy=FetchPolicy(allow_private=allow_private))
+                result = store.check(image, top=top, fetch_policy=policy)
             except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
                 message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
                 result = ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
             if result.error is not None:
                 click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
             results.append(result)
-        location = str(store.path)
-    click.echo(report.results_json(results, location) if as_json else report.results_text(results))
+    if as_json:
+        click.echo(report.results_json(results, location))
+    elif results:
+        click.echo(report.results_text(results))
     if _fail_on_met(results, fail_on):
         sys.exit(ExitCode.FAIL_ON)
     if any(result.error is not None for result in results):

@@ -268,6 +268,60 @@ def test_traceback_flag_shows_the_trace(tmp_path: Path, claim: Path) -> None:
     assert traced_err.rstrip().splitlines()[-1].startswith(f"provcheck.errors.IndexStoreError: {missing}: index not found")
 
 
+# --- batches: folders, --from-file, --json-lines, progress ---------------------------
+
+
+def queries(out: str) -> list[str]:
+    return [result["query"] for result in json.loads(out)["results"]]
+
+
+def test_folder_claims_every_media_file_sorted_recursively(built_index: Path, tmp_path: Path, claim: Path,
+                                                         unrelated: Path, pan_clip: Path) -> None:
+    folder = tmp_path / "uploads"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a_claim.jpg").write_bytes(claim.read_bytes())
+    (folder / "b_unrelated.png").write_bytes(unrelated.read_bytes())
+    (folder / "notes.txt").write_text("not media")
+    video = folder / "c_clip.mp4"
+    video.write_bytes(pan_clip.read_bytes())
+    code, out, err = run("match", folder, "--index", built_index, "--json")
+    assert code == ExitCode.INPUT_ERROR  # the video, as below
+    results = json.loads(out)["results"]
+    assert [r["query"] for r in results] == [str(folder / "b_unrelated.png"), str(video), str(folder / "sub/a_claim.jpg")]
+    assert [r["verdict"] for r in results] == ["none", "none", "match"]
+    # a video in a folder is what a video given alone is: an error result naming it
+    alone = json.loads(run("match", video, "--index", built_index, "--json")[1])["results"][0]
+    assert results[1] == alone and "not a still image" in alone["error"]
+    assert err.count("\n") == 1 and str(video) in err
+
+
+def test_empty_folder_warns_and_reports_nothing(built_index: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, err = run("match", tmp_path / "empty", "--index", built_index, "--json")
+    assert code == 0 and json.loads(out)["results"] == []
+    assert "no media files in folder" in err and "no claims to check" in err
+
+
+def test_from_file_lists_claims_after_the_arguments(built_index: Path, tmp_path: Path, claim: Path,
+                                                   unrelated: Path) -> None:
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "copy.jpg").write_bytes(claim.read_bytes())
+    listing = tmp_path / "claims.txt"
+    listing.write_text(f"# claims from the inbox\n\n  {unrelated}  \n#{claim}\n{folder}\n", encoding="utf-8")
+    code, out, err = run("match", claim, "--from-file", listing, "--index", built_index, "--json")
+    assert code == 0, err
+    assert queries(out) == [str(claim), str(unrelated), str(folder / "copy.jpg")]
+    assert [r["verdict"] for r in json.loads(out)["results"]] == ["match", "none", "match"]
+
+
+def test_from_file_dash_reads_stdin(built_index: Path, claim: Path, unrelated: Path) -> None:
+    result = CliRunner().invoke(cli, ["match", "--from-file", "-", "--index", str(built_index), "--json"],
+                                input=f"{unrelated}\n\n{claim}\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert queries(result.stdout) == [str(unrelated), str(claim)]
+
+
 # --- URLs -----------------------------------------------------------------------------
 
 
