@@ -401,6 +401,9 @@ def _listed_claims(stream: IO[str]) -> list[str]:
               help="Report at most this many sources per claim.")
 @click.option("--fail-on", type=click.Choice(["match", "possible", "none"]), default=None,
               help="Exit 4 if any claim is a match / at least possible / has no match.")
+@click.option("--json-lines", is_flag=True,
+              help="Print each claim's result as one JSON object on one line as soon as it is known "
+              "(a stable contract; not with --json).")
 @allow_private_option
 @index_option
 @output_options
@@ -410,6 +413,7 @@ def match_command(
     from_file: IO[str] | None,
     top: int,
     fail_on: str | None,
+    json_lines: bool,
     allow_private: bool,
     index_path: Path | None,
     as_json: bool,
@@ -430,11 +434,14 @@ def match_command(
       provcheck match upload.jpg --fail-on match --index newsroom.sqlite
       provcheck match https://example.org/post/photo.jpg --json
       provcheck match inbox/ --from-file more-claims.txt --json
+      find inbox -name '*.jpg' | provcheck match --from-file - --json-lines > results.jsonl
     """
     from . import report
     from .fetch import FetchPolicy
     from .results import ClaimResult, Verdict
 
+    if as_json and json_lines:
+        raise click.UsageError("--json and --json-lines cannot be used together.", click.get_current_context())
     if not images and from_file is None:
         raise click.UsageError("Give at least one claim (a file, a folder or a URL), or --from-file.",
                                click.get_current_context())
@@ -461,10 +468,12 @@ def match_command(
                 result = ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
             if result.error is not None:
                 click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
+            if json_lines:
+                click.echo(report.claim_line(result, location))  # click.echo flushes: the line survives a crash
             results.append(result)
     if as_json:
         click.echo(report.results_json(results, location))
-    elif results:
+    elif not json_lines and results:
         click.echo(report.results_text(results))
     if _fail_on_met(results, fail_on):
         sys.exit(ExitCode.FAIL_ON)

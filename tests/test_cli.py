@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -320,6 +321,88 @@ def test_from_file_dash_reads_stdin(built_index: Path, claim: Path, unrelated: P
                                 input=f"{unrelated}\n\n{claim}\n", catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     assert queries(result.stdout) == [str(unrelated), str(claim)]
+
+
+def test_from_stdin_in_a_real_process(built_index: Path, claim: Path, unrelated: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "provcheck", "match", "--from-file", "-", "--index", str(built_index),
+                           "--json-lines", "--fail-on", "match"],
+                          input=f"# two claims\n{claim}\n{unrelated}\n", capture_output=True, text=True, timeout=300)
+    assert done.returncode == ExitCode.FAIL_ON, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(line["query"], line["verdict"]) for line in lines] == [(str(claim), "match"), (str(unrelated), "none")]
+    assert done.stderr == ""
+
+
+def test_json_lines_are_the_json_results_one_per_line(built_index: Path, tmp_path: Path, claim: Path,
+                                                     unrelated: Path) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 100)
+    claims = [claim, corrupt, unrelated]
+    json_code, json_out, _ = run("match", *claims, "--index", built_index, "--json")
+    code, out, err = run("match", *claims, "--index", built_index, "--json-lines")
+    assert code == json_code == ExitCode.INPUT_ERROR
+    assert out.endswith("\n") and len(out.splitlines()) == len(claims)
+    document = json.loads(json_out)
+    for line, expected in zip(out.splitlines(), document["results"], strict=True):
+        entry = json.loads(line)
+        assert list(entry)[:2] == ["schema", "index"]
+        assert (entry.pop("schema"), entry.pop("index")) == (document["schema"], document["index"]) == (1, str(built_index))
+        assert entry == expected
+    assert str(corrupt) in err
+
+
+def test_json_lines_fail_on_exits_4(built_index: Path, claim: Path) -> None:
+    code, out, _ = run("match", claim, "--index", built_index, "--json-lines", "--fail-on", "match")
+    assert code == ExitCode.FAIL_ON and json.loads(out)["verdict"] == "match"
+
+
+def test_json_and_json_lines_together_are_a_usage_error(built_index: Path, claim: Path, tmp_path: Path) -> None:
+    code, out, err = run("match", claim, "--index", built_index, "--json", "--json-lines")
+    assert code == ExitCode.USAGE and out == ""
+    assert "--json and --json-lines" in err
+    assert run("match", "--from-file", tmp_path / "missing.txt", "--index", built_index)[0] == ExitCode.USAGE
+
+
+def test_json_lines_printed_before_an_interrupt_stay(monkeypatch: pytest.MonkeyPatch, built_index: Path, claim: Path,
+                                                     unrelated: Path) -> None:
+    real_check = Index.check
+    checked: list[str] = []
+
+    def check_then_interrupt(self: Index, image: str, *args: object, **kwargs: object) -> object:
+        if checked:
+            raise KeyboardInterrupt
+        checked.append(image)
+        return real_check(self, image, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("provcheck.api.Index.check", check_then_interrupt)
+    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json-lines")
+    assert code == ExitCode.INTERRUPTED and "interrupted" in err
+    (line,) = out.splitlines()
+    assert json.loads(line)["query"] == str(claim) and json.loads(line)["verdict"] == "match"
+
+
+def test_json_lines_reach_a_pipe_before_the_process_dies(built_index: Path, claim: Path, unrelated: Path) -> None:
+    """SIGKILL during the second claim: the first claim's line was flushed into the pipe, whole."""
+    script = (
+        "import os, signal, sys\n"
+        "from provcheck import api\n"
+        "from provcheck.cli import main\n"
+        "real_check = api.Index.check\n"
+        "calls = []\n"
+        "def check(self, *args, **kwargs):\n"
+        "    calls.append(args)\n"
+        "    if len(calls) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real_check(self, *args, **kwargs)\n"
+        "api.Index.check = check\n"
+        "main()\n"
+    )
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # a real pipe's buffer
+    done = subprocess.run([sys.executable, "-c", script, "match", str(claim), str(unrelated), "--index",
+                           str(built_index), "--json-lines"], capture_output=True, text=True, timeout=300, env=buffered)
+    assert done.returncode == -9, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line)["query"] == str(claim) and done.stdout.endswith("\n")
 
 
 # --- URLs -----------------------------------------------------------------------------
