@@ -14,7 +14,7 @@ import functools
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: Carriage return and ANSI erase-line: a message written over a progress bar (only drawn on a terminal).
+_CLEAR_LINE = "\r\033[K"
 
 
 def _one_line(message: str) -> str:
@@ -392,6 +394,10 @@ def _listed_claims(stream: IO[str]) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 @cli.command("match", context_settings=CONTEXT_SETTINGS)
 @click.argument("images", nargs=-1, metavar="[CLAIM]...")
 @click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"), default=None, metavar="FILE",
@@ -450,7 +456,7 @@ def match_command(
         click.echo("provcheck: warning: no claims to check", err=True)
     policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
-    with _index(index_path) as store:
+    with _index(index_path) as store, ExitStack() as stack:
         location = str(store.path)
         stats = store.info()
         if stats.frames_with_features < stats.frames and not quiet:
@@ -460,14 +466,21 @@ def match_command(
                 "sources are re-added with --replace",
                 err=True,
             )
-        for image in claims:
+        bar = len(claims) > 1 and not quiet and _stderr_is_terminal()
+        pending: Iterable[str] = claims
+        if bar:
+            pending = stack.enter_context(click.progressbar(
+                claims, label="matching", file=sys.stderr, item_show_func=lambda claim: claim and Path(claim).name,
+            ))
+        for image in pending:
             try:
                 result = store.check(image, top=top, fetch_policy=policy)
             except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
                 message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
                 result = ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
             if result.error is not None:
-                click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
+                # over a drawn bar, clear its line first so the message stands on its own
+                click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: error: {_one_line(result.error)}", err=True)
             if json_lines:
                 click.echo(report.claim_line(result, location))  # click.echo flushes: the line survives a crash
             results.append(result)

@@ -405,6 +405,18 @@ def test_json_lines_reach_a_pipe_before_the_process_dies(built_index: Path, clai
     assert json.loads(line)["query"] == str(claim) and done.stdout.endswith("\n")
 
 
+def test_progress_bar_over_claims_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch, built_index: Path,
+                                                     claim: Path, unrelated: Path) -> None:
+    monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: True)
+    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json")
+    assert code == 0 and queries(out) == [str(claim), str(unrelated)]  # stdout: the document only
+    assert "matching" in err
+    assert run("match", claim, unrelated, "--index", built_index, "--json", "--quiet")[2] == ""
+    assert run("match", claim, "--index", built_index, "--json")[2] == ""  # one claim: no bar
+    monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: False)
+    assert run("match", unrelated, claim, "--index", built_index, "--json")[2] == ""
+
+
 # --- URLs -----------------------------------------------------------------------------
 
 
