@@ -1,9 +1,16 @@
-"""provcheck: find the original video frame or photo a claimed image was derived from."""
+"""provcheck: find the original video frame or photo a claimed image was derived from.
+
+The public API is re-exported here. The names that need NumPy, OpenCV, PyAV or faiss
+(``Index``, the result types) are imported on first use (PEP 562 ``__getattr__``), so
+``import provcheck`` and ``provcheck --version`` / ``--help`` load none of them.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .api import ClaimResult, Index, default_index_path
 from .errors import (
     DuplicateSourceError,
     ExitCode,
@@ -13,8 +20,38 @@ from .errors import (
     ProvcheckError,
     SourceNotFoundError,
 )
-from .results import Box, CropBox, Derivation, Match, Verdict
-from .store import SourceRecord
+from .paths import default_index_path
+
+if TYPE_CHECKING:
+    from .api import Index
+    from .results import Box, ClaimResult, CropBox, Derivation, Match, Verdict
+    from .store import SourceRecord
+
+#: Public names imported on first use, and the module each comes from.
+_LAZY = {
+    "ClaimResult": ".results",
+    "Box": ".results",
+    "CropBox": ".results",
+    "Derivation": ".results",
+    "Match": ".results",
+    "Verdict": ".results",
+    "Index": ".api",
+    "SourceRecord": ".store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "ClaimResult",

@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
-import platformdirs
 from PIL import Image
 
 from .errors import DuplicateSourceError, MediaError, ProvcheckError
@@ -39,15 +38,14 @@ from .media import (
     sample_video,
     sha256_file,
 )
+from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
 from .results import ClaimResult, Match, Verdict
 from .store import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
-INDEX_ENV_VAR = "PROVCHECK_INDEX"
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
 CLAIM_MAX_SIDE = 4096
 #: Folder beside the index where sources added by URL are kept.
 DOWNLOADS_FOLDER = "downloads"
-INDEX_FILENAME = "index.sqlite"
 
 #: Progress callback: (work done, work total), in the unit of the task (seconds of video).
 Progress = Callable[[float, float], None]
@@ -58,14 +56,6 @@ def _url_name(url: str) -> str:
     parts = urlsplit(url)
     name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
     return name or parts.hostname or url
-
-
-def default_index_path() -> Path:
-    """Where the index lives when none is given: ``$PROVCHECK_INDEX``, else the user data dir."""
-    from_env = os.environ.get(INDEX_ENV_VAR)
-    if from_env:
-        return Path(from_env)
-    return Path(platformdirs.user_data_dir("provcheck", appauthor=False)) / INDEX_FILENAME
 
 
 def parse_published(value: str | None) -> str | None:
@@ -385,6 +375,8 @@ class Index:
 
 
 __all__ = [
+    "INDEX_ENV_VAR",
+    "INDEX_FILENAME",
     "ClaimResult",
     "Index",
     "ProvcheckError",

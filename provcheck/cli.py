@@ -2,6 +2,10 @@
 
 Only this module prints, draws progress bars or exits. stdout carries results only
 (text or ``--json``); progress, warnings and errors go to stderr.
+
+The API, the report and the fetcher (and with them NumPy, OpenCV, PyAV, faiss and
+Pillow) are imported inside the commands that use them, so ``--help`` and ``--version``
+start without loading them; ``tests/test_cli.py`` checks it.
 """
 
 from __future__ import annotations
@@ -10,23 +14,27 @@ import functools
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import report
 from ._version import __version__
-from .api import Index, SourceRecord, default_index_path, iter_media_files, parse_published
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
-from .fetch import FetchPolicy, is_url
-from .results import ClaimResult, FailedFile, SkippedFile, Verdict
+from .paths import default_index_path
+
+if TYPE_CHECKING:
+    from .api import Index, SourceRecord
+    from .report import AddOutcome
+    from .results import ClaimResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: Carriage return and ANSI erase-line: a message written over a progress bar (only drawn on a terminal).
+_CLEAR_LINE = "\r\033[K"
 
 
 def _one_line(message: str) -> str:
@@ -137,6 +145,8 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[float, float], None
 
 
 def _index(path: Path | None) -> Index:
+    from .api import Index
+
     return Index(path if path is not None else default_index_path())
 
 
@@ -211,6 +221,11 @@ def index_add(
       provcheck index add footage/ --index newsroom.sqlite --fps 4
       provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
     """
+    from . import report
+    from .api import parse_published
+    from .fetch import FetchPolicy
+    from .results import FailedFile
+
     try:
         parse_published(published)
     except ValueError as exc:
@@ -232,7 +247,10 @@ def index_add(
 
 
 def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
-    """The files to add: each path or URL as given, a folder replaced by the media files in it."""
+    """Each path or URL as given, a folder replaced by the media files in it and its subfolders, sorted."""
+    from .api import iter_media_files
+    from .fetch import is_url
+
     files: list[str] = []
     for text in paths:
         path = Path(text)
@@ -246,8 +264,12 @@ def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
     return files
 
 
-def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> report.AddOutcome:
+def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> AddOutcome:
     """Add one file, saying so (or why not); a failure of this file is returned, an index error raised."""
+    from . import report
+    from .fetch import is_url
+    from .results import FailedFile, SkippedFile
+
     try:
         with _progress(f"indexing {Path(file).name}", quiet or is_url(file)) as progress:
             record = add(file, progress=progress)
@@ -281,6 +303,8 @@ def index_list(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index list
       provcheck index list --json --index newsroom.sqlite
     """
+    from . import report
+
     with _index(index_path) as store:
         sources = store.sources()
         click.echo(report.sources_json(sources, str(store.path)) if as_json else report.sources_text(sources))
@@ -298,6 +322,8 @@ def index_info(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index info
       provcheck index info --json
     """
+    from . import report
+
     with _index(index_path) as store:
         stats = store.info()
         click.echo(report.stats_json(stats) if as_json else report.stats_text(stats))
@@ -317,6 +343,8 @@ def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
       provcheck index check
       provcheck index check --index newsroom.sqlite --json
     """
+    from . import report
+
     with _index(index_path) as store:
         checked = store.verify_integrity()
     click.echo(report.integrity_json(checked) if as_json else report.integrity_text(checked))
@@ -337,12 +365,16 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
       provcheck index remove 3
       provcheck index remove 3 --index newsroom.sqlite --json
     """
+    from . import report
+
     with _index(index_path) as store:
         record = store.remove(source_id)
         click.echo(report.removed_json(record, str(store.path)) if as_json else report.removed_text(record))
 
 
 def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
+    from .results import Verdict
+
     if condition is None:
         return False
     verdicts = {result.verdict for result in results if result.error is None}
@@ -353,30 +385,53 @@ def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
     return Verdict.NONE in verdicts
 
 
+def _listed_claims(stream: IO[str]) -> list[str]:
+    """The claims in a ``--from-file`` list: one a line, surrounding blanks dropped, blank and ``#`` lines skipped."""
+    try:
+        lines = [line.strip() for line in stream]
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{stream.name}: not UTF-8 text ({exc.reason})", param_hint="--from-file") from exc
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 @cli.command("match", context_settings=CONTEXT_SETTINGS)
-@click.argument("images", nargs=-1, required=True)
+@click.argument("images", nargs=-1, metavar="[CLAIM]...")
+@click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"), default=None, metavar="FILE",
+              help="Also check the claims listed in FILE, one a line ('-': stdin); blank lines and lines "
+              "starting with # are skipped.")
 @click.option("--top", type=click.IntRange(min=1, max=100), default=5, show_default=True,
               help="Report at most this many sources per claim.")
 @click.option("--fail-on", type=click.Choice(["match", "possible", "none"]), default=None,
               help="Exit 4 if any claim is a match / at least possible / has no match.")
+@click.option("--json-lines", is_flag=True,
+              help="Print each claim's result as one JSON object on one line as soon as it is known "
+              "(a stable contract; not with --json).")
 @allow_private_option
 @index_option
 @output_options
 @traceback_option
 def match_command(
     images: tuple[str, ...],
+    from_file: IO[str] | None,
     top: int,
     fail_on: str | None,
+    json_lines: bool,
     allow_private: bool,
     index_path: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Check claimed photos (files or http(s) URLs) against the index and report their likely sources.
+    """Check claimed photos (files, folders or http(s) URLs) against the index and report their likely sources.
 
     Every claim is reported, best source first: title, URL, publication date, time
-    in the video, confidence and how the claim was derived. Unreadable claims are
-    reported with their error and make the exit code 1; a met --fail-on makes it 4.
+    in the video, confidence and how the claim was derived. A folder stands for every
+    media file in it and its subfolders, sorted. Claims on the command line come
+    first, then those listed by --from-file. Unreadable claims are reported with
+    their error and make the exit code 1; a met --fail-on makes it 4.
 
     \b
     Examples:
@@ -384,9 +439,25 @@ def match_command(
       provcheck match uploads/*.jpg --top 3 --json
       provcheck match upload.jpg --fail-on match --index newsroom.sqlite
       provcheck match https://example.org/post/photo.jpg --json
+      provcheck match inbox/ --from-file more-claims.txt --json
+      find inbox -name '*.jpg' | provcheck match --from-file - --json-lines > results.jsonl
     """
+    from . import report
+    from .fetch import FetchPolicy
+    from .results import ClaimResult, Verdict
+
+    if as_json and json_lines:
+        raise click.UsageError("--json and --json-lines cannot be used together.", click.get_current_context())
+    if not images and from_file is None:
+        raise click.UsageError("Give at least one claim (a file, a folder or a URL), or --from-file.",
+                               click.get_current_context())
+    claims = _media_files([*images, *(_listed_claims(from_file) if from_file is not None else [])], quiet)
+    if not claims and not quiet:
+        click.echo("provcheck: warning: no claims to check", err=True)
+    policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
-    with _index(index_path) as store:
+    with _index(index_path) as store, ExitStack() as stack:
+        location = str(store.path)
         stats = store.info()
         if stats.frames_with_features < stats.frames and not quiet:
             click.echo(
@@ -395,17 +466,28 @@ def match_command(
                 "sources are re-added with --replace",
                 err=True,
             )
-        for image in images:
+        bar = len(claims) > 1 and not quiet and _stderr_is_terminal()
+        pending: Iterable[str] = claims
+        if bar:
+            pending = stack.enter_context(click.progressbar(
+                claims, label="matching", file=sys.stderr, item_show_func=lambda claim: claim and Path(claim).name,
+            ))
+        for image in pending:
             try:
-                result = store.check(image, top=top, fetch_policy=FetchPolicy(allow_private=allow_private))
+                result = store.check(image, top=top, fetch_policy=policy)
             except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
                 message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
                 result = ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
             if result.error is not None:
-                click.echo(f"provcheck: error: {_one_line(result.error)}", err=True)
+                # over a drawn bar, clear its line first so the message stands on its own
+                click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: error: {_one_line(result.error)}", err=True)
+            if json_lines:
+                click.echo(report.claim_line(result, location))  # click.echo flushes: the line survives a crash
             results.append(result)
-        location = str(store.path)
-    click.echo(report.results_json(results, location) if as_json else report.results_text(results))
+    if as_json:
+        click.echo(report.results_json(results, location))
+    elif not json_lines and results:
+        click.echo(report.results_text(results))
     if _fail_on_met(results, fail_on):
         sys.exit(ExitCode.FAIL_ON)
     if any(result.error is not None for result in results):
@@ -442,6 +524,8 @@ def demo(out_dir: Path | None, seed: int, small: bool, as_json: bool, quiet: boo
 
 
 def _run_demo(run_demo: Callable[..., Any], folder: Path, seed: int, small: bool, as_json: bool, quiet: bool) -> None:
+    from . import report
+
     def say(message: str) -> None:
         if not quiet:
             click.echo(f"provcheck demo: {message}", err=True)

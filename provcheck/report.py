@@ -105,22 +105,30 @@ def match_json(match: Match) -> dict[str, Any]:
     }
 
 
+def claim_json(result: ClaimResult) -> dict[str, Any]:
+    """One claim's result: an entry of the ``match --json`` ``results`` list."""
+    return {
+        "query": result.query,
+        "verdict": result.verdict.value,
+        "error": result.error,
+        "matches": [match_json(match) for match in result.matches],
+    }
+
+
 def results_json(results: Sequence[ClaimResult], index_location: str) -> str:
     """The ``match --json`` document."""
     document = {
         "schema": JSON_SCHEMA_VERSION,
         "index": index_location,
-        "results": [
-            {
-                "query": result.query,
-                "verdict": result.verdict.value,
-                "error": result.error,
-                "matches": [match_json(match) for match in result.matches],
-            }
-            for result in results
-        ],
+        "results": [claim_json(result) for result in results],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def claim_line(result: ClaimResult, index_location: str) -> str:
+    """One line of ``match --json-lines``: :func:`claim_json` with ``schema`` and ``index``, on one line."""
+    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, **claim_json(result)}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 _SIDES = {"top": "at top", "bottom": "at bottom", "left": "on the left", "right": "on the right"}

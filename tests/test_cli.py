@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,23 @@ def unrelated(tmp_path: Path) -> Path:
 def test_version() -> None:
     code, out, _ = run("--version")
     assert code == 0 and __version__ in out
+
+
+#: Modules that --help and --version must not load (they cost most of a second to import).
+HEAVY_MODULES = frozenset({"numpy", "cv2", "av", "faiss", "PIL", "imagehash"})
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["match", "-h"], ["index", "add", "--help"]], ids=" ".join)
+def test_help_and_version_import_no_heavy_module(args: list[str]) -> None:
+    """In a real process: ``python -X importtime -m provcheck --version`` lists every module imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "provcheck", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout or __version__ in done.stdout
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert {"provcheck", "click"} <= imported  # the list is the real one
+    assert not imported & HEAVY_MODULES
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -249,6 +267,154 @@ def test_traceback_flag_shows_the_trace(tmp_path: Path, claim: Path) -> None:
     assert traced.returncode == 1  # an uncaught exception
     assert traced_err.startswith("Traceback (most recent call last):")
     assert traced_err.rstrip().splitlines()[-1].startswith(f"provcheck.errors.IndexStoreError: {missing}: index not found")
+
+
+# --- batches: folders, --from-file, --json-lines, progress ---------------------------
+
+
+def queries(out: str) -> list[str]:
+    return [result["query"] for result in json.loads(out)["results"]]
+
+
+def test_folder_claims_every_media_file_sorted_recursively(built_index: Path, tmp_path: Path, claim: Path,
+                                                         unrelated: Path, pan_clip: Path) -> None:
+    folder = tmp_path / "uploads"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a_claim.jpg").write_bytes(claim.read_bytes())
+    (folder / "b_unrelated.png").write_bytes(unrelated.read_bytes())
+    (folder / "notes.txt").write_text("not media")
+    video = folder / "c_clip.mp4"
+    video.write_bytes(pan_clip.read_bytes())
+    code, out, err = run("match", folder, "--index", built_index, "--json")
+    assert code == ExitCode.INPUT_ERROR  # the video, as below
+    results = json.loads(out)["results"]
+    assert [r["query"] for r in results] == [str(folder / "b_unrelated.png"), str(video), str(folder / "sub/a_claim.jpg")]
+    assert [r["verdict"] for r in results] == ["none", "none", "match"]
+    # a video in a folder is what a video given alone is: an error result naming it
+    alone = json.loads(run("match", video, "--index", built_index, "--json")[1])["results"][0]
+    assert results[1] == alone and "not a still image" in alone["error"]
+    assert err.count("\n") == 1 and str(video) in err
+
+
+def test_empty_folder_warns_and_reports_nothing(built_index: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, err = run("match", tmp_path / "empty", "--index", built_index, "--json")
+    assert code == 0 and json.loads(out)["results"] == []
+    assert "no media files in folder" in err and "no claims to check" in err
+
+
+def test_from_file_lists_claims_after_the_arguments(built_index: Path, tmp_path: Path, claim: Path,
+                                                   unrelated: Path) -> None:
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "copy.jpg").write_bytes(claim.read_bytes())
+    listing = tmp_path / "claims.txt"
+    listing.write_text(f"# claims from the inbox\n\n  {unrelated}  \n#{claim}\n{folder}\n", encoding="utf-8")
+    code, out, err = run("match", claim, "--from-file", listing, "--index", built_index, "--json")
+    assert code == 0, err
+    assert queries(out) == [str(claim), str(unrelated), str(folder / "copy.jpg")]
+    assert [r["verdict"] for r in json.loads(out)["results"]] == ["match", "none", "match"]
+
+
+def test_from_file_dash_reads_stdin(built_index: Path, claim: Path, unrelated: Path) -> None:
+    result = CliRunner().invoke(cli, ["match", "--from-file", "-", "--index", str(built_index), "--json"],
+                                input=f"{unrelated}\n\n{claim}\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert queries(result.stdout) == [str(unrelated), str(claim)]
+
+
+def test_from_stdin_in_a_real_process(built_index: Path, claim: Path, unrelated: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "provcheck", "match", "--from-file", "-", "--index", str(built_index),
+                           "--json-lines", "--fail-on", "match"],
+                          input=f"# two claims\n{claim}\n{unrelated}\n", capture_output=True, text=True, timeout=300)
+    assert done.returncode == ExitCode.FAIL_ON, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(line["query"], line["verdict"]) for line in lines] == [(str(claim), "match"), (str(unrelated), "none")]
+    assert done.stderr == ""
+
+
+def test_json_lines_are_the_json_results_one_per_line(built_index: Path, tmp_path: Path, claim: Path,
+                                                     unrelated: Path) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 100)
+    claims = [claim, corrupt, unrelated]
+    json_code, json_out, _ = run("match", *claims, "--index", built_index, "--json")
+    code, out, err = run("match", *claims, "--index", built_index, "--json-lines")
+    assert code == json_code == ExitCode.INPUT_ERROR
+    assert out.endswith("\n") and len(out.splitlines()) == len(claims)
+    document = json.loads(json_out)
+    for line, expected in zip(out.splitlines(), document["results"], strict=True):
+        entry = json.loads(line)
+        assert list(entry)[:2] == ["schema", "index"]
+        assert (entry.pop("schema"), entry.pop("index")) == (document["schema"], document["index"]) == (1, str(built_index))
+        assert entry == expected
+    assert str(corrupt) in err
+
+
+def test_json_lines_fail_on_exits_4(built_index: Path, claim: Path) -> None:
+    code, out, _ = run("match", claim, "--index", built_index, "--json-lines", "--fail-on", "match")
+    assert code == ExitCode.FAIL_ON and json.loads(out)["verdict"] == "match"
+
+
+def test_json_and_json_lines_together_are_a_usage_error(built_index: Path, claim: Path, tmp_path: Path) -> None:
+    code, out, err = run("match", claim, "--index", built_index, "--json", "--json-lines")
+    assert code == ExitCode.USAGE and out == ""
+    assert "--json and --json-lines" in err
+    assert run("match", "--from-file", tmp_path / "missing.txt", "--index", built_index)[0] == ExitCode.USAGE
+
+
+def test_json_lines_printed_before_an_interrupt_stay(monkeypatch: pytest.MonkeyPatch, built_index: Path, claim: Path,
+                                                     unrelated: Path) -> None:
+    real_check = Index.check
+    checked: list[str] = []
+
+    def check_then_interrupt(self: Index, image: str, *args: object, **kwargs: object) -> object:
+        if checked:
+            raise KeyboardInterrupt
+        checked.append(image)
+        return real_check(self, image, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("provcheck.api.Index.check", check_then_interrupt)
+    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json-lines")
+    assert code == ExitCode.INTERRUPTED and "interrupted" in err
+    (line,) = out.splitlines()
+    assert json.loads(line)["query"] == str(claim) and json.loads(line)["verdict"] == "match"
+
+
+def test_json_lines_reach_a_pipe_before_the_process_dies(built_index: Path, claim: Path, unrelated: Path) -> None:
+    """SIGKILL during the second claim: the first claim's line was flushed into the pipe, whole."""
+    script = (
+        "import os, signal, sys\n"
+        "from provcheck import api\n"
+        "from provcheck.cli import main\n"
+        "real_check = api.Index.check\n"
+        "calls = []\n"
+        "def check(self, *args, **kwargs):\n"
+        "    calls.append(args)\n"
+        "    if len(calls) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real_check(self, *args, **kwargs)\n"
+        "api.Index.check = check\n"
+        "main()\n"
+    )
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # a real pipe's buffer
+    done = subprocess.run([sys.executable, "-c", script, "match", str(claim), str(unrelated), "--index",
+                           str(built_index), "--json-lines"], capture_output=True, text=True, timeout=300, env=buffered)
+    assert done.returncode == -9, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line)["query"] == str(claim) and done.stdout.endswith("\n")
+
+
+def test_progress_bar_over_claims_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch, built_index: Path,
+                                                     claim: Path, unrelated: Path) -> None:
+    monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: True)
+    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json")
+    assert code == 0 and queries(out) == [str(claim), str(unrelated)]  # stdout: the document only
+    assert "matching" in err
+    assert run("match", claim, unrelated, "--index", built_index, "--json", "--quiet")[2] == ""
+    assert run("match", claim, "--index", built_index, "--json")[2] == ""  # one claim: no bar
+    monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: False)
+    assert run("match", unrelated, claim, "--index", built_index, "--json")[2] == ""
 
 
 # --- URLs -----------------------------------------------------------------------------

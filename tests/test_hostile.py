@@ -389,9 +389,10 @@ class Case:
 
     ``add``: ``"image"`` or ``"video"`` (indexed as that kind), ``"error"`` (refused
     with one line naming the file, or ``inner`` inside a folder), or ``"nothing"`` (an
-    empty folder: a warning, nothing added). ``match``: ``"ok"`` (a readable claim) or
-    ``"error"``. ``reason`` / ``claim_reason``: text the error of ``index add`` / of
-    ``match`` must contain (claims are stills, so a video is an error there).
+    empty folder: a warning, nothing added). ``match``: ``"ok"`` (a readable claim),
+    ``"error"`` (as for ``add``: a folder stands for the files in it) or ``"nothing"``.
+    ``reason`` / ``claim_reason``: text the error of ``index add`` / of ``match`` must
+    contain (claims are stills, so a video is an error there).
     """
 
     id: str
@@ -407,6 +408,10 @@ class Case:
     @property
     def add_ok(self) -> bool:
         return self.add in ("image", "video", "nothing")
+
+    @property
+    def match_ok(self) -> bool:
+        return self.match in ("ok", "nothing")
 
 
 def bad(id: str, name: str, build: Callable[[Path], None], reason: str = "", claim_reason: str | None = None,
@@ -582,9 +587,8 @@ def _cases() -> list[Case]:
         # the file system
         bad("missing", "missing.jpg", lambda path: None, "no such file"),
         bad("directory-with-bad-file", "folder", folder_with("inner.jpg", lambda: noise(4096, 7)),
-            "not a supported", "is a directory", inner="inner.jpg"),
-        Case("directory-empty", "empty_folder", folder_with("", None), "nothing", "error",
-             claim_reason="is a directory"),
+            "not a supported", inner="inner.jpg"),
+        Case("directory-empty", "empty_folder", folder_with("", None), "nothing", "nothing"),
         bad("symlink-loop", "loop.jpg", symlink_loop, "symbolic link loop"),
         bad("symlink-dangling", "dangling.jpg", symlink_to("nowhere.jpg"), "broken symbolic link"),
         bad("fifo", "pipe.jpg", fifo, "not a regular file"),
@@ -695,7 +699,7 @@ def match_outcomes(corpus: Corpus) -> dict[str, Outcome]:
     runnable = [case for case in CASES if _runnable(case)]
     outcomes: dict[str, Outcome] = {}
     for accepted in (True, False):
-        group = [case for case in runnable if (case.match == "ok") is accepted]
+        group = [case for case in runnable if case.match_ok is accepted]
         outcomes.update(_run_group(["match"], corpus.index, group, corpus))
     return outcomes
 
@@ -753,20 +757,25 @@ def test_hostile_input_contract(
     # match CASE GOOD --json
     outcome = match_outcomes[case.id]
     run, payload = outcome.run, outcome.payload
-    _check_call(run, 0 if case.match == "ok" else 1, outcome.batch)
+    _check_call(run, 0 if case.match_ok else 1, outcome.batch)
     assert payload is not None
     results = {result["query"]: result for result in payload["results"]}
     good = results[str(corpus.good)]
     assert good["error"] is None and good["verdict"] == "match", f"the good image was not matched: {good}"
-    result = results[str(path)]
     if case.match == "ok":
+        result = results[str(path)]
         assert result["error"] is None and result["verdict"] in ("match", "possible", "none")
         assert not _error_lines(run, path)
+    elif case.match == "nothing":
+        assert not any(query.startswith(str(path)) for query in results)
+        assert f"provcheck: warning: {path}: no media files in folder" in run.stderr.splitlines()
     else:
+        reported = path / case.inner if case.inner else path
+        result = results[str(reported)]
         message = result["error"]
         assert message is not None and result["verdict"] == "none" and result["matches"] == []
-        assert "\n" not in message and message.startswith(f"{path}: ")
-        assert len(_error_lines(run, path)) == 1, run.describe()
+        assert "\n" not in message and message.startswith(f"{reported}: ")
+        assert len(_error_lines(run, reported)) == 1, run.describe()
         assert case.claim_reason in message, message
 
 
