@@ -11,28 +11,34 @@ start without loading them; ``tests/test_cli.py`` checks it.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from ._version import __version__
+from .cli_options import (
+    CONTEXT_SETTINGS,
+    allow_private_option,
+    fail_on_met,
+    index_option,
+    listed_claims,
+    output_options,
+    traceback_option,
+)
 from .errors import DuplicateSourceError, ExitCode, ProvcheckError
 from .paths import default_index_path
 
 if TYPE_CHECKING:
     from .api import Index, SourceRecord
+    from .fetch import FetchPolicy
     from .report import AddOutcome
     from .results import ClaimResult
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Carriage return and ANSI erase-line: a message written over a progress bar (only drawn on a terminal).
 _CLEAR_LINE = "\r\033[K"
 
@@ -78,41 +84,6 @@ class ProvcheckGroup(click.Group):
             )
             sys.exit(ExitCode.INPUT_ERROR)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
-
-
-def index_option(func: F) -> F:
-    """``--index PATH``, defaulting to $PROVCHECK_INDEX, then the user data dir."""
-    return click.option(
-        "--index",
-        "index_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="PROVCHECK_INDEX",
-        default=None,
-        help="Index file. Default: $PROVCHECK_INDEX, else the user data dir "
-        f"({default_index_path() if not os.environ.get('PROVCHECK_INDEX') else '$PROVCHECK_INDEX'}).",
-    )(func)
-
-
-def output_options(func: F) -> F:
-    """The output flags every command shares: ``--json`` and ``--quiet``."""
-    func = click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a stable contract) on stdout.")(
-        func
-    )
-    func = click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")(func)
-    return func
-
-
-def allow_private_option(func: F) -> F:
-    """``--allow-private``: fetch URLs on private, loopback or link-local addresses (intranet use)."""
-    return click.option(
-        "--allow-private", is_flag=True,
-        help="Also fetch URLs on private, loopback, link-local or multicast addresses (intranet sources).",
-    )(func)
-
-
-def traceback_option(func: F) -> F:
-    """``--traceback``: let errors raise with their trace (read in ProvcheckGroup.main)."""
-    return click.option("--traceback", is_flag=True, hidden=True, expose_value=False)(func)
 
 
 @contextmanager
@@ -372,30 +343,42 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
         click.echo(report.removed_json(record, str(store.path)) if as_json else report.removed_text(record))
 
 
-def _fail_on_met(results: Sequence[ClaimResult], condition: str | None) -> bool:
-    from .results import Verdict
-
-    if condition is None:
-        return False
-    verdicts = {result.verdict for result in results if result.error is None}
-    if condition == "match":
-        return Verdict.MATCH in verdicts
-    if condition == "possible":
-        return bool(verdicts & {Verdict.MATCH, Verdict.POSSIBLE})
-    return Verdict.NONE in verdicts
-
-
-def _listed_claims(stream: IO[str]) -> list[str]:
-    """The claims in a ``--from-file`` list: one a line, surrounding blanks dropped, blank and ``#`` lines skipped."""
-    try:
-        lines = [line.strip() for line in stream]
-    except UnicodeDecodeError as exc:
-        raise click.BadParameter(f"{stream.name}: not UTF-8 text ({exc.reason})", param_hint="--from-file") from exc
-    return [line for line in lines if line and not line.startswith("#")]
-
-
 def _stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def _gathered_claims(images: tuple[str, ...], from_file: IO[str] | None, quiet: bool) -> list[str]:
+    """The claims of the command line, then of --from-file, folders expanded to their media files."""
+    if not images and from_file is None:
+        raise click.UsageError("Give at least one claim (a file, a folder or a URL), or --from-file.",
+                               click.get_current_context())
+    claims = _media_files([*images, *(listed_claims(from_file) if from_file is not None else [])], quiet)
+    if not claims and not quiet:
+        click.echo("provcheck: warning: no claims to check", err=True)
+    return claims
+
+
+def _warn_if_frames_lack_features(store: Index, quiet: bool) -> None:
+    """Say on stderr when part of the index was made by provcheck 0.1 (no local features: crops are not found)."""
+    stats = store.info()
+    if stats.frames_with_features < stats.frames and not quiet:
+        click.echo(
+            f"provcheck: warning: {stats.frames - stats.frames_with_features} of {stats.frames} indexed frames "
+            "have no local features (indexed by provcheck 0.1); crops of them will not be found until their "
+            "sources are re-added with --replace",
+            err=True,
+        )
+
+
+def _check_claim(store: Index, image: str, top: int, policy: FetchPolicy) -> ClaimResult:
+    """One claim's result; an internal error is that claim's error, and the batch goes on."""
+    from .results import ClaimResult, Verdict
+
+    try:
+        return store.check(image, top=top, fetch_policy=policy)
+    except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
+        message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
+        return ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
 
 
 @cli.command("match", context_settings=CONTEXT_SETTINGS)
@@ -444,28 +427,15 @@ def match_command(
     """
     from . import report
     from .fetch import FetchPolicy
-    from .results import ClaimResult, Verdict
 
     if as_json and json_lines:
         raise click.UsageError("--json and --json-lines cannot be used together.", click.get_current_context())
-    if not images and from_file is None:
-        raise click.UsageError("Give at least one claim (a file, a folder or a URL), or --from-file.",
-                               click.get_current_context())
-    claims = _media_files([*images, *(_listed_claims(from_file) if from_file is not None else [])], quiet)
-    if not claims and not quiet:
-        click.echo("provcheck: warning: no claims to check", err=True)
+    claims = _gathered_claims(images, from_file, quiet)
     policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
     with _index(index_path) as store, ExitStack() as stack:
         location = str(store.path)
-        stats = store.info()
-        if stats.frames_with_features < stats.frames and not quiet:
-            click.echo(
-                f"provcheck: warning: {stats.frames - stats.frames_with_features} of {stats.frames} indexed frames "
-                "have no local features (indexed by provcheck 0.1); crops of them will not be found until their "
-                "sources are re-added with --replace",
-                err=True,
-            )
+        _warn_if_frames_lack_features(store, quiet)
         bar = len(claims) > 1 and not quiet and _stderr_is_terminal()
         pending: Iterable[str] = claims
         if bar:
@@ -473,11 +443,7 @@ def match_command(
                 claims, label="matching", file=sys.stderr, item_show_func=lambda claim: claim and Path(claim).name,
             ))
         for image in pending:
-            try:
-                result = store.check(image, top=top, fetch_policy=policy)
-            except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
-                message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
-                result = ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
+            result = _check_claim(store, image, top, policy)
             if result.error is not None:
                 # over a drawn bar, clear its line first so the message stands on its own
                 click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: error: {_one_line(result.error)}", err=True)
@@ -488,7 +454,7 @@ def match_command(
         click.echo(report.results_json(results, location))
     elif not json_lines and results:
         click.echo(report.results_text(results))
-    if _fail_on_met(results, fail_on):
+    if fail_on_met(results, fail_on):
         sys.exit(ExitCode.FAIL_ON)
     if any(result.error is not None for result in results):
         sys.exit(ExitCode.INPUT_ERROR)
