@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import multiprocessing
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -22,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image
 
-from .errors import DuplicateSourceError, MediaError, ProvcheckError
+from .errors import DuplicateSourceError, ExitCode, MediaError, ProvcheckError
 from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract
 from .fetch import FetchPolicy, fetch, is_url
 from .hashing import HASHERS
@@ -39,7 +43,7 @@ from .media import (
     sha256_file,
 )
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
-from .results import ClaimResult, Match, Verdict
+from .results import ClaimResult, FailedFile, Match, SkippedFile, Verdict
 from .store import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
@@ -49,6 +53,21 @@ DOWNLOADS_FOLDER = "downloads"
 
 #: Progress callback: (work done, work total), in the unit of the task (seconds of video).
 Progress = Callable[[float, float], None]
+#: What adding one file of a batch came to: the stored source, or why it was not added.
+AddOutcome = SourceRecord | SkippedFile | FailedFile
+#: Files read ahead of the one being written, beyond one per worker: enough to keep every
+#: worker busy while the parent writes, while at most ``jobs + 1`` files' fingerprints
+#: (a few MB per minute of video) are held at once.
+_READ_AHEAD_FILES = 1
+
+
+@dataclass(frozen=True)
+class AddProgress:
+    """How far :meth:`Index.iter_add` has got: files finished (added, skipped or failed) and frames stored."""
+
+    files_done: int
+    files_total: int
+    frames: int
 
 
 def _url_name(url: str) -> str:
@@ -174,6 +193,127 @@ def _read_still(path: Path) -> _SourceContent:
     return _SourceContent((fingerprint(frame),), frame.width, frame.height, None)
 
 
+def _read_content(path: Path, kind: str, fps: float, progress: Progress | None = None) -> _SourceContent:
+    """Everything stored for a source but its metadata: run in a worker process by :meth:`Index.iter_add`."""
+    return _read_video(path, fps, progress) if kind == "video" else _read_still(path)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def add_failure(file: str, exc: Exception) -> SkippedFile | FailedFile:
+    """What a failure to add ``file`` comes to in a batch; an index error or an unexpected one is raised again.
+
+    Args:
+        file: the file or URL as given.
+        exc: what adding it raised.
+
+    Returns:
+        :class:`SkippedFile` for a file already indexed, else :class:`FailedFile` with its one-line message.
+
+    Raises:
+        Exception: ``exc`` itself when the whole batch must stop (the index cannot be
+            written) or when it is not a failure of this file alone.
+    """
+    if isinstance(exc, DuplicateSourceError):
+        return SkippedFile(path=file, source_id=exc.source_id, reason="already indexed", message=_one_line(str(exc)))
+    if isinstance(exc, ProvcheckError):
+        if exc.exit_code == ExitCode.INDEX_ERROR:
+            raise exc
+        return FailedFile(path=file, error=_one_line(str(exc)))
+    if isinstance(exc, (MemoryError, RuntimeError, ValueError, AttributeError)):  # a bug or exhaustion: this file only
+        return FailedFile(path=file, error=f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}")
+    raise exc
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A file ready to be read: sniffed, hashed and not already indexed (unless replaced)."""
+
+    path: Path
+    kind: str
+    digest: str
+    details: _SourceDetails
+    downloaded: bool
+
+
+@dataclass
+class _Slot:
+    """One file of a batch on its way through: prepared, being read by a worker, or already failed."""
+
+    file: str
+    prepared: _Prepared | None = None
+    ticket: int | None = None
+    outcome: AddOutcome | None = None
+
+
+def _worker_read(path: str, kind: str, fps: float) -> _SourceContent:
+    """The task of a worker process: read and fingerprint one file (module level, so spawn can find it)."""
+    return _read_content(Path(path), kind, fps)
+
+
+class _WorkerPool:
+    """Worker processes reading files for :meth:`Index.iter_add`, replaced when one dies.
+
+    A worker killed mid-file (a decoder crash, the out-of-memory killer) breaks the
+    whole pool. The file being waited for is then read again alone in a new pool: if
+    it breaks that one too it is the culprit and fails; the files that were in flight
+    beside it are read again.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._executor = self._start()
+        self._tasks: dict[int, tuple[_Prepared, Future[_SourceContent]]] = {}
+        self._next_ticket = 0
+
+    def _start(self) -> ProcessPoolExecutor:
+        # spawn: workers inherit none of this process's threads, locks or open index, on every OS
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def _run(self, prepared: _Prepared) -> Future[_SourceContent]:
+        return self._executor.submit(_worker_read, str(prepared.path), prepared.kind, prepared.details.fps)
+
+    def submit(self, prepared: _Prepared) -> int:
+        """Start reading a file; returns the ticket to ask for its result with."""
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self._tasks[ticket] = (prepared, self._run(prepared))
+        return ticket
+
+    def result(self, ticket: int) -> _SourceContent:
+        """The fingerprints of a submitted file; errors raised reading it are raised here."""
+        prepared, future = self._tasks[ticket]
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            pass
+        self._restart()
+        try:
+            return self._run(prepared).result()
+        except BrokenProcessPool:
+            self._restart()
+            raise MediaError(
+                f"{prepared.path}: a worker process died reading this file (a decoder crash or out of memory)"
+            ) from None
+        finally:
+            for other, (waiting, earlier) in list(self._tasks.items()):
+                lost = not earlier.done() or earlier.cancelled() or isinstance(earlier.exception(), BrokenProcessPool)
+                if other != ticket and lost:
+                    self._tasks[other] = (waiting, self._run(waiting))
+
+    def forget(self, ticket: int) -> None:
+        self._tasks.pop(ticket, None)
+
+    def _restart(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = self._start()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 class Index:
     """A provcheck index of known sources, stored in one SQLite file.
 
@@ -255,43 +395,187 @@ class Index:
             IndexStoreError: the index cannot be written.
         """
         details = _SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
-        text = os.fspath(path)
-        if is_url(text) and not Path(text).exists():
-            return self._add_url(text, details, progress, fetch_policy or FetchPolicy())
-        return self._add_file(Path(path), details, progress)
-
-    def _add_url(
-        self, address: str, details: _SourceDetails, progress: Progress | None, policy: FetchPolicy
-    ) -> SourceRecord:
-        """Download ``address`` into the downloads folder beside the index and add the file (kept only if added)."""
-        parse_published(details.published)  # refuse a bad date before downloading
-        downloads = self.path.parent / DOWNLOADS_FOLDER
-        downloads.mkdir(parents=True, exist_ok=True)
-        fetched = fetch(address, downloads, policy)
-        named = dataclasses.replace(details, title=details.title or _url_name(address), url=details.url or address)
+        prepared = self._prepare(os.fspath(path), details, fetch_policy or FetchPolicy())
         try:
-            return self._add_file(fetched.path, named, progress)
+            content = _read_content(prepared.path, prepared.kind, details.fps, progress)
+            return self._store_source(prepared, content)
         except BaseException:
-            fetched.path.unlink(missing_ok=True)
+            if prepared.downloaded:
+                prepared.path.unlink(missing_ok=True)
             raise
 
-    def _add_file(self, media_path: Path, details: _SourceDetails, progress: Progress | None) -> SourceRecord:
-        """Sniff, hash, refuse a duplicate, fingerprint and store one local file."""
-        published = parse_published(details.published)
+    def add_many(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        jobs: int | None = None,
+        title: str | None = None,
+        url: str | None = None,
+        published: str | None = None,
+        notes: str | None = None,
+        fps: float = DEFAULT_SAMPLE_FPS,
+        replace: bool = False,
+        progress: Callable[[AddProgress], None] | None = None,
+        fetch_policy: FetchPolicy | None = None,
+    ) -> list[AddOutcome]:
+        """Add several files, reading them in ``jobs`` worker processes; see :meth:`iter_add`.
+
+        Returns:
+            One outcome per file, in the order given: the stored source, a
+            :class:`SkippedFile` (already indexed) or a :class:`FailedFile`.
+        """
+        return list(self.iter_add(paths, jobs=jobs, title=title, url=url, published=published, notes=notes, fps=fps,
+                                  replace=replace, progress=progress, fetch_policy=fetch_policy))
+
+    def iter_add(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        jobs: int | None = None,
+        title: str | None = None,
+        url: str | None = None,
+        published: str | None = None,
+        notes: str | None = None,
+        fps: float = DEFAULT_SAMPLE_FPS,
+        replace: bool = False,
+        progress: Callable[[AddProgress], None] | None = None,
+        fetch_policy: FetchPolicy | None = None,
+    ) -> Iterator[AddOutcome]:
+        """Add several files or URLs, yielding each one's outcome, in the order given, once it is written.
+
+        Decoding and fingerprinting (the costly part) run in ``jobs`` worker processes,
+        one file per task. This process sniffs and hashes each file first (a file
+        already indexed is skipped without being read), downloads URLs, and alone
+        writes each source to the index, each in its own transaction, in the order the
+        files were given: ids and outcomes are those of adding the files one by one
+        with :meth:`add`. At most ``jobs + 1`` files are read ahead of the one being
+        written, so memory stays bounded. A file that cannot be read is a
+        :class:`FailedFile` and the others carry on. With ``jobs=1`` everything runs
+        in this process.
+
+        Args:
+            paths: media files or http(s) URLs (not folders: see :func:`iter_media_files`).
+            jobs: worker processes (at least 1); default the number of cores.
+            title: as for :meth:`add`, and so are ``url``, ``published``, ``notes``,
+                ``fps``, ``replace`` and ``fetch_policy``: the same for every file.
+            progress: called with an :class:`AddProgress` at the start and after each file.
+
+        Yields:
+            The stored source, or a :class:`SkippedFile` or :class:`FailedFile`.
+
+        Raises:
+            ValueError: ``jobs`` under 1, or ``published`` not a date.
+            IndexStoreError: the index cannot be written (the batch stops there).
+        """
+        workers = (os.cpu_count() or 1) if jobs is None else jobs
+        if workers < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}.")
+        parse_published(published)
+        details = _SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
+        policy = fetch_policy or FetchPolicy()
+        files = [os.fspath(path) for path in paths]
+        self._open(create=True)
+        pool = _WorkerPool(workers) if workers > 1 and len(files) > 1 else None
+        slots: deque[_Slot] = deque()
+        digests: set[str] = set()  # files of this batch: a second copy waits for the first to be written
+        done = frames = 0
+        if progress is not None:
+            progress(AddProgress(0, len(files), 0))
+        try:
+            position = 0
+            while position < len(files) or slots:
+                while position < len(files) and len(slots) < workers + _READ_AHEAD_FILES:
+                    slots.append(self._submit(files[position], details, policy, pool, digests))
+                    position += 1
+                outcome = self._settle(slots.popleft(), pool)
+                done += 1
+                frames += outcome.frame_count if isinstance(outcome, SourceRecord) else 0
+                if progress is not None:
+                    progress(AddProgress(done, len(files), frames))
+                yield outcome
+        finally:
+            for slot in slots:  # stopped early: nothing more is written, and downloads are not kept
+                if slot.prepared is not None and slot.prepared.downloaded:
+                    slot.prepared.path.unlink(missing_ok=True)
+            if pool is not None:
+                pool.close()
+
+    def _submit(
+        self, file: str, details: _SourceDetails, policy: FetchPolicy, pool: _WorkerPool | None, digests: set[str]
+    ) -> _Slot:
+        """Prepare one file of a batch and hand its reading to a worker (unless a copy of it is being read)."""
+        slot = _Slot(file)
+        try:
+            slot.prepared = self._prepare(file, details, policy)
+        except Exception as exc:
+            slot.outcome = add_failure(file, exc)
+            return slot
+        copy = slot.prepared.digest in digests and not details.replace
+        digests.add(slot.prepared.digest)
+        if pool is not None and not copy:
+            slot.ticket = pool.submit(slot.prepared)
+        return slot
+
+    def _settle(self, slot: _Slot, pool: _WorkerPool | None) -> AddOutcome:
+        """Wait for one file's fingerprints and write them: what adding it came to."""
+        if slot.outcome is not None:
+            return slot.outcome
+        prepared = slot.prepared
+        if prepared is None:
+            raise RuntimeError("a batch slot has neither an outcome nor a prepared file")
+        try:
+            try:
+                # written in file order, so the index is as adding the files one by one leaves it
+                _refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
+                if slot.ticket is None or pool is None:
+                    content = _read_content(prepared.path, prepared.kind, prepared.details.fps)
+                else:
+                    content = pool.result(slot.ticket)
+                return self._store_source(prepared, content)
+            finally:
+                if slot.ticket is not None and pool is not None:
+                    pool.forget(slot.ticket)
+        except BaseException as exc:
+            if prepared.downloaded:
+                prepared.path.unlink(missing_ok=True)
+            if not isinstance(exc, Exception):
+                raise
+            return add_failure(slot.file, exc)
+
+    def _prepare(self, file: str, details: _SourceDetails, policy: FetchPolicy) -> _Prepared:
+        """Download a URL (into the downloads folder beside the index), sniff and hash the file, refuse a duplicate."""
+        if is_url(file) and not Path(file).exists():
+            parse_published(details.published)  # refuse a bad date before downloading
+            downloads = self.path.parent / DOWNLOADS_FOLDER
+            downloads.mkdir(parents=True, exist_ok=True)
+            fetched = fetch(file, downloads, policy)
+            named = dataclasses.replace(details, title=details.title or _url_name(file), url=details.url or file)
+            try:
+                return self._prepare_file(fetched.path, named, downloaded=True)
+            except BaseException:
+                fetched.path.unlink(missing_ok=True)
+                raise
+        return self._prepare_file(Path(file), details, downloaded=False)
+
+    def _prepare_file(self, media_path: Path, details: _SourceDetails, downloaded: bool) -> _Prepared:
+        parse_published(details.published)
         kind = media_kind(media_path)
         digest = sha256_file(media_path)
-        store = self._open(create=True)
-        _refuse_duplicate(store, digest, media_path, details.replace)
-        content = _read_video(media_path, details.fps, progress) if kind == "video" else _read_still(media_path)
-        record = store.add_source(
+        _refuse_duplicate(self._open(create=True), digest, media_path, details.replace)
+        return _Prepared(path=media_path, kind=kind, digest=digest, details=details, downloaded=downloaded)
+
+    def _store_source(self, prepared: _Prepared, content: _SourceContent) -> SourceRecord:
+        """Write one read source in one transaction."""
+        details = prepared.details
+        record = self._open(create=True).add_source(
             NewSource(
-                kind=kind,
-                title=details.title or media_path.name,
+                kind=prepared.kind,
+                title=details.title or prepared.path.name,
                 url=details.url or None,
-                published=published,
+                published=parse_published(details.published),
                 notes=details.notes or None,
-                path=str(media_path.resolve()),
-                sha256=digest,
+                path=str(prepared.path.resolve()),
+                sha256=prepared.digest,
                 duration_s=content.duration_s,
                 width=content.width,
                 height=content.height,
@@ -377,6 +661,8 @@ class Index:
 __all__ = [
     "INDEX_ENV_VAR",
     "INDEX_FILENAME",
+    "AddOutcome",
+    "AddProgress",
     "ClaimResult",
     "Index",
     "ProvcheckError",

@@ -11,6 +11,7 @@ start without loading them; ``tests/test_cli.py`` checks it.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,10 +31,12 @@ from .cli_options import (
     output_options,
     traceback_option,
 )
-from .errors import DuplicateSourceError, ExitCode, ProvcheckError
+from .errors import ExitCode, ProvcheckError
 from .paths import default_index_path
 
 if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
     from .api import Index, SourceRecord
     from .fetch import FetchPolicy
     from .report import AddOutcome
@@ -161,6 +164,9 @@ def index() -> None:
 @click.option("--fps", type=click.FloatRange(min=0.01, max=120.0), default=2.0, show_default=True,
               help="Video sampling rate, frames per second (scene cuts are always added).")
 @click.option("--replace", is_flag=True, help="Re-index files that are already in the index.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Files read at once, each in its own worker process (default: the number of cores; "
+              "1 reads them one by one in this process).")
 @allow_private_option
 @index_option
 @output_options
@@ -173,6 +179,7 @@ def index_add(
     notes: str | None,
     fps: float,
     replace: bool,
+    jobs: int | None,
     allow_private: bool,
     index_path: Path | None,
     as_json: bool,
@@ -183,13 +190,15 @@ def index_add(
     Each file is added in one transaction: all of it or nothing. A file already in
     the index (same SHA-256) is skipped unless --replace. An http(s) URL is
     downloaded into a "downloads" folder beside the index; addresses on private,
-    loopback or link-local networks are refused unless --allow-private.
+    loopback or link-local networks are refused unless --allow-private. Several
+    files are read in parallel (--jobs) and written in the order given.
 
     \b
     Examples:
       provcheck index add fallujah_strike.mp4 --title "Iraqi Airstrikes Hit ISIS Convoy" \\
           --url https://example.org/watch?v=abc --published 2016-06-30
       provcheck index add footage/ --index newsroom.sqlite --fps 4
+      provcheck index add footage/ --jobs 2
       provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
     """
     from . import report
@@ -203,12 +212,19 @@ def index_add(
         raise click.BadParameter(str(exc), param_hint="--published") from exc
     files = _media_files(paths, quiet)
     many = len(files) > 1
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with _index(index_path) as store:
-        add = functools.partial(
-            store.add, title=None if many and title is None else title, url=url, published=published, notes=notes,
-            fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
-        )
-        outcomes = [_add_one(add, file, as_json, quiet) for file in files]
+        if workers > 1 and many:
+            outcomes = _add_in_parallel(
+                store, files, as_json, quiet, jobs=workers, title=title, url=url, published=published, notes=notes,
+                fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
+            )
+        else:
+            add = functools.partial(
+                store.add, title=None if many and title is None else title, url=url, published=published,
+                notes=notes, fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
+            )
+            outcomes = [_add_one(add, file, as_json, quiet) for file in files]
     if as_json:
         click.echo(report.add_json(outcomes, str(store.path)))
     if many and not quiet:
@@ -237,29 +253,57 @@ def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
 
 def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> AddOutcome:
     """Add one file, saying so (or why not); a failure of this file is returned, an index error raised."""
-    from . import report
+    from .api import add_failure
     from .fetch import is_url
-    from .results import FailedFile, SkippedFile
 
     try:
         with _progress(f"indexing {Path(file).name}", quiet or is_url(file)) as progress:
             record = add(file, progress=progress)
-        if not as_json:
-            click.echo(report.added_text(record))
-        return record
-    except DuplicateSourceError as exc:
+    except Exception as exc:
+        outcome: AddOutcome = add_failure(str(file), exc)  # raises an index error or an unexpected one again
+    else:
+        outcome = record
+    _say_added(outcome, as_json, quiet)
+    return outcome
+
+
+def _say_added(outcome: AddOutcome, as_json: bool, quiet: bool, over_bar: bool = False) -> None:
+    """Print what adding one file came to: its line on stdout, or why it was skipped or failed on stderr."""
+    from . import report
+    from .results import FailedFile, SkippedFile
+
+    if over_bar:  # clear the drawn bar's line first (on stderr: stdout carries results only)
+        click.echo(_CLEAR_LINE, err=True, nl=False)
+    if isinstance(outcome, SkippedFile):
         if not quiet:
-            click.echo(f"provcheck: {_one_line(str(exc))}", err=True)
-        return SkippedFile(path=str(file), source_id=exc.source_id, reason="already indexed")
-    except ProvcheckError as exc:
-        if exc.exit_code == ExitCode.INDEX_ERROR:
-            raise
-        click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
-        return FailedFile(path=str(file), error=_one_line(str(exc)))
-    except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug or exhaustion: this file only
-        message = f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
-        click.echo(f"provcheck: error: {message}", err=True)
-        return FailedFile(path=str(file), error=message)
+            click.echo(f"provcheck: {outcome.message}", err=True)
+    elif isinstance(outcome, FailedFile):
+        click.echo(f"provcheck: error: {outcome.error}", err=True)
+    elif not as_json:
+        click.echo(report.added_text(outcome))
+
+
+def _add_in_parallel(store: Index, files: list[str], as_json: bool, quiet: bool, **options: Any) -> list[AddOutcome]:
+    """Add files through ``Index.iter_add`` (worker processes), printing each outcome in order, with one bar."""
+    from .api import AddProgress
+
+    outcomes: list[AddOutcome] = []
+    bar = not quiet and _stderr_is_terminal()
+    with ExitStack() as stack:
+        update: Callable[[AddProgress], None] | None = None
+        if bar:
+            drawn: ProgressBar[int] = stack.enter_context(click.progressbar(
+                length=len(files), label="indexing", file=sys.stderr,
+                item_show_func=lambda frames: None if frames is None else f"{frames} frames",
+            ))
+
+            def update(state: AddProgress) -> None:
+                drawn.update(state.files_done - drawn.pos, state.frames)
+
+        for outcome in store.iter_add(files, progress=update, **options):
+            _say_added(outcome, as_json, quiet, over_bar=bar)
+            outcomes.append(outcome)
+    return outcomes
 
 
 @index.command("list", context_settings=CONTEXT_SETTINGS)

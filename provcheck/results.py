@@ -150,6 +150,8 @@ class SkippedFile:
     path: str
     source_id: int
     reason: str
+    #: the one-line message saying so (not in the JSON document, which has ``reason``)
+    message: str = ""
 
 
 @dataclass(frozen=True)
