@@ -12,63 +12,50 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import multiprocessing
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from PIL import Image
 
-from .errors import DuplicateSourceError, ExitCode, MediaError, ProvcheckError
-from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract
+from .errors import MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
-from .hashing import HASHERS
+from .ingest import (
+    READ_AHEAD_FILES,
+    AddOutcome,
+    AddProgress,
+    Prepared,
+    Progress,
+    Slot,
+    SourceContent,
+    SourceDetails,
+    WorkerPool,
+    add_failure,
+    fingerprint,
+    iter_media_files,
+    read_content,
+    refuse_duplicate,
+)
 from .match import Assessment, MatchEngine, MatchSettings
 from .media import (
     DEFAULT_SAMPLE_FPS,
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
     Frame,
     image_frame,
     media_kind,
-    probe_video,
-    sample_video,
     sha256_file,
 )
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
-from .results import ClaimResult, FailedFile, Match, SkippedFile, Verdict
-from .store import FrameRecord, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
+from .results import ClaimResult, Match, Verdict
+from .store import IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
 CLAIM_MAX_SIDE = 4096
 #: Folder beside the index where sources added by URL are kept.
 DOWNLOADS_FOLDER = "downloads"
-
-#: Progress callback: (work done, work total), in the unit of the task (seconds of video).
-Progress = Callable[[float, float], None]
-#: What adding one file of a batch came to: the stored source, or why it was not added.
-AddOutcome = SourceRecord | SkippedFile | FailedFile
-#: Files read ahead of the one being written, beyond one per worker: enough to keep every
-#: worker busy while the parent writes, while at most ``jobs + 1`` files' fingerprints
-#: (a few MB per minute of video) are held at once.
-_READ_AHEAD_FILES = 1
-
-
-@dataclass(frozen=True)
-class AddProgress:
-    """How far :meth:`Index.iter_add` has got: files finished (added, skipped or failed) and frames stored."""
-
-    files_done: int
-    files_total: int
-    frames: int
-
 
 def _url_name(url: str) -> str:
     """A readable title for a downloaded source: the URL path's last part, else the host."""
@@ -93,40 +80,6 @@ def parse_published(value: str | None) -> str | None:
     raise ValueError(f"The publication date must be a real date written YYYY-MM-DD, not {value!r}.")
 
 
-def fingerprint(frame: Frame, with_features: bool = True) -> FrameRecord:
-    """Compute every hasher's hash of one frame, and its local features (more of them for a still)."""
-    values = {hasher.name: hasher.compute(frame.pixels) for hasher in HASHERS}
-    keypoints = STILL_KEYPOINTS if frame.time_s is None else INDEX_KEYPOINTS
-    return FrameRecord(
-        frame_number=frame.index,
-        time_s=frame.time_s,
-        hashes={name: value.packed for name, value in values.items()},
-        pdq_quality=values["pdq"].quality,
-        features=extract(frame.pixels, wanted=keypoints) if with_features else None,
-    )
-
-
-def fingerprint_video(frames: Iterable[Frame]) -> list[FrameRecord]:
-    """Fingerprint a video's sampled frames and flag keypoints on burned-in overlays."""
-    overlay = OverlayDetector()
-    records = []
-    for frame in frames:
-        overlay.update(frame.pixels)
-        records.append(fingerprint(frame))
-    return [
-        dataclasses.replace(record, static=overlay.flags(record.features)) if record.features is not None else record
-        for record in records
-    ]
-
-
-def iter_media_files(folder: Path) -> Iterator[Path]:
-    """Media files in a folder and its subfolders, by extension, in sorted order."""
-    known = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in known and path.is_file():
-            yield path
-
-
 def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:
     if isinstance(image, Image.Image):
         return Frame(np.asarray(image.convert("RGB"), dtype=np.uint8), "<image>", 0, None)
@@ -143,175 +96,6 @@ def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Fra
         pixels = np.asarray(Image.fromarray(frame.pixels).resize(size, Image.Resampling.BOX), dtype=np.uint8)
         frame = Frame(pixels, frame.source, frame.index, frame.time_s)
     return frame
-
-
-@dataclass(frozen=True)
-class _SourceDetails:
-    """What :meth:`Index.add` was asked to store with a source, and how to read it."""
-
-    title: str | None
-    url: str | None
-    published: str | None
-    notes: str | None
-    fps: float
-    replace: bool
-
-
-@dataclass(frozen=True)
-class _SourceContent:
-    """A read source: its fingerprinted frames and the picture's size and duration."""
-
-    frames: tuple[FrameRecord, ...]
-    width: int
-    height: int
-    duration_s: float | None
-
-
-def _refuse_duplicate(store: IndexStore, digest: str, media_path: Path, replace: bool) -> None:
-    """Raise DuplicateSourceError when a file with this sha256 is indexed and ``replace`` is false."""
-    existing = store.find_by_sha256(digest)
-    if existing is not None and not replace:
-        raise DuplicateSourceError(
-            f"{media_path}: already indexed as source {existing.id} ({existing.title!r}); "
-            "use --replace to index it again",
-            existing.id,
-        )
-
-
-def _read_video(path: Path, fps: float, progress: Progress | None) -> _SourceContent:
-    """Probe a video once, then sample and fingerprint it; progress gets (seconds decoded, duration)."""
-    info = probe_video(path)
-    total = info.duration_s or 0.0
-    callback = None if progress is None else (lambda t: progress(t, total))
-    frames = fingerprint_video(sample_video(path, fps, progress=callback, probe=info))
-    return _SourceContent(tuple(frames), info.width, info.height, info.duration_s)
-
-
-def _read_still(path: Path) -> _SourceContent:
-    """Load and fingerprint a still image."""
-    frame = image_frame(path)
-    return _SourceContent((fingerprint(frame),), frame.width, frame.height, None)
-
-
-def _read_content(path: Path, kind: str, fps: float, progress: Progress | None = None) -> _SourceContent:
-    """Everything stored for a source but its metadata: run in a worker process by :meth:`Index.iter_add`."""
-    return _read_video(path, fps, progress) if kind == "video" else _read_still(path)
-
-
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
-
-
-def add_failure(file: str, exc: Exception) -> SkippedFile | FailedFile:
-    """What a failure to add ``file`` comes to in a batch; an index error or an unexpected one is raised again.
-
-    Args:
-        file: the file or URL as given.
-        exc: what adding it raised.
-
-    Returns:
-        :class:`SkippedFile` for a file already indexed, else :class:`FailedFile` with its one-line message.
-
-    Raises:
-        Exception: ``exc`` itself when the whole batch must stop (the index cannot be
-            written) or when it is not a failure of this file alone.
-    """
-    if isinstance(exc, DuplicateSourceError):
-        return SkippedFile(path=file, source_id=exc.source_id, reason="already indexed", message=_one_line(str(exc)))
-    if isinstance(exc, ProvcheckError):
-        if exc.exit_code == ExitCode.INDEX_ERROR:
-            raise exc
-        return FailedFile(path=file, error=_one_line(str(exc)))
-    if isinstance(exc, (MemoryError, RuntimeError, ValueError, AttributeError)):  # a bug or exhaustion: this file only
-        return FailedFile(path=file, error=f"{file}: internal error: {type(exc).__name__}: {_one_line(str(exc))}")
-    raise exc
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A file ready to be read: sniffed, hashed and not already indexed (unless replaced)."""
-
-    path: Path
-    kind: str
-    digest: str
-    details: _SourceDetails
-    downloaded: bool
-
-
-@dataclass
-class _Slot:
-    """One file of a batch on its way through: prepared, being read by a worker, or already failed."""
-
-    file: str
-    prepared: _Prepared | None = None
-    ticket: int | None = None
-    outcome: AddOutcome | None = None
-
-
-def _worker_read(path: str, kind: str, fps: float) -> _SourceContent:
-    """The task of a worker process: read and fingerprint one file (module level, so spawn can find it)."""
-    return _read_content(Path(path), kind, fps)
-
-
-class _WorkerPool:
-    """Worker processes reading files for :meth:`Index.iter_add`, replaced when one dies.
-
-    A worker killed mid-file (a decoder crash, the out-of-memory killer) breaks the
-    whole pool. The file being waited for is then read again alone in a new pool: if
-    it breaks that one too it is the culprit and fails; the files that were in flight
-    beside it are read again.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self._workers = workers
-        self._executor = self._start()
-        self._tasks: dict[int, tuple[_Prepared, Future[_SourceContent]]] = {}
-        self._next_ticket = 0
-
-    def _start(self) -> ProcessPoolExecutor:
-        # spawn: workers inherit none of this process's threads, locks or open index, on every OS
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
-
-    def _run(self, prepared: _Prepared) -> Future[_SourceContent]:
-        return self._executor.submit(_worker_read, str(prepared.path), prepared.kind, prepared.details.fps)
-
-    def submit(self, prepared: _Prepared) -> int:
-        """Start reading a file; returns the ticket to ask for its result with."""
-        ticket = self._next_ticket
-        self._next_ticket += 1
-        self._tasks[ticket] = (prepared, self._run(prepared))
-        return ticket
-
-    def result(self, ticket: int) -> _SourceContent:
-        """The fingerprints of a submitted file; errors raised reading it are raised here."""
-        prepared, future = self._tasks[ticket]
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            pass
-        self._restart()
-        try:
-            return self._run(prepared).result()
-        except BrokenProcessPool:
-            self._restart()
-            raise MediaError(
-                f"{prepared.path}: a worker process died reading this file (a decoder crash or out of memory)"
-            ) from None
-        finally:
-            for other, (waiting, earlier) in list(self._tasks.items()):
-                lost = not earlier.done() or earlier.cancelled() or isinstance(earlier.exception(), BrokenProcessPool)
-                if other != ticket and lost:
-                    self._tasks[other] = (waiting, self._run(waiting))
-
-    def forget(self, ticket: int) -> None:
-        self._tasks.pop(ticket, None)
-
-    def _restart(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._executor = self._start()
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class Index:
@@ -394,10 +178,10 @@ class Index:
             DuplicateSourceError: already indexed and ``replace`` is false.
             IndexStoreError: the index cannot be written.
         """
-        details = _SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
+        details = SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
         prepared = self._prepare(os.fspath(path), details, fetch_policy or FetchPolicy())
         try:
-            content = _read_content(prepared.path, prepared.kind, details.fps, progress)
+            content = read_content(prepared.path, prepared.kind, details.fps, progress)
             return self._store_source(prepared, content)
         except BaseException:
             if prepared.downloaded:
@@ -471,12 +255,23 @@ class Index:
         if workers < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}.")
         parse_published(published)
-        details = _SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
+        details = SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
         policy = fetch_policy or FetchPolicy()
         files = [os.fspath(path) for path in paths]
         self._open(create=True)
-        pool = _WorkerPool(workers) if workers > 1 and len(files) > 1 else None
-        slots: deque[_Slot] = deque()
+        pool = WorkerPool(workers) if workers > 1 and len(files) > 1 else None
+        try:
+            yield from self._written(files, details, policy, pool, workers, progress)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _written(
+        self, files: list[str], details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, workers: int,
+        progress: Callable[[AddProgress], None] | None,
+    ) -> Iterator[AddOutcome]:
+        """Submit files as workers free up (at most ``workers + READ_AHEAD_FILES`` ahead); write each in order."""
+        slots: deque[Slot] = deque()
         digests: set[str] = set()  # files of this batch: a second copy waits for the first to be written
         done = frames = 0
         if progress is not None:
@@ -484,7 +279,7 @@ class Index:
         try:
             position = 0
             while position < len(files) or slots:
-                while position < len(files) and len(slots) < workers + _READ_AHEAD_FILES:
+                while position < len(files) and len(slots) < workers + READ_AHEAD_FILES:
                     slots.append(self._submit(files[position], details, policy, pool, digests))
                     position += 1
                 outcome = self._settle(slots.popleft(), pool)
@@ -497,14 +292,12 @@ class Index:
             for slot in slots:  # stopped early: nothing more is written, and downloads are not kept
                 if slot.prepared is not None and slot.prepared.downloaded:
                     slot.prepared.path.unlink(missing_ok=True)
-            if pool is not None:
-                pool.close()
 
     def _submit(
-        self, file: str, details: _SourceDetails, policy: FetchPolicy, pool: _WorkerPool | None, digests: set[str]
-    ) -> _Slot:
+        self, file: str, details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, digests: set[str]
+    ) -> Slot:
         """Prepare one file of a batch and hand its reading to a worker (unless a copy of it is being read)."""
-        slot = _Slot(file)
+        slot = Slot(file)
         try:
             slot.prepared = self._prepare(file, details, policy)
         except Exception as exc:
@@ -516,7 +309,7 @@ class Index:
             slot.ticket = pool.submit(slot.prepared)
         return slot
 
-    def _settle(self, slot: _Slot, pool: _WorkerPool | None) -> AddOutcome:
+    def _settle(self, slot: Slot, pool: WorkerPool | None) -> AddOutcome:
         """Wait for one file's fingerprints and write them: what adding it came to."""
         if slot.outcome is not None:
             return slot.outcome
@@ -526,9 +319,9 @@ class Index:
         try:
             try:
                 # written in file order, so the index is as adding the files one by one leaves it
-                _refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
+                refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
                 if slot.ticket is None or pool is None:
-                    content = _read_content(prepared.path, prepared.kind, prepared.details.fps)
+                    content = read_content(prepared.path, prepared.kind, prepared.details.fps)
                 else:
                     content = pool.result(slot.ticket)
                 return self._store_source(prepared, content)
@@ -542,7 +335,7 @@ class Index:
                 raise
             return add_failure(slot.file, exc)
 
-    def _prepare(self, file: str, details: _SourceDetails, policy: FetchPolicy) -> _Prepared:
+    def _prepare(self, file: str, details: SourceDetails, policy: FetchPolicy) -> Prepared:
         """Download a URL (into the downloads folder beside the index), sniff and hash the file, refuse a duplicate."""
         if is_url(file) and not Path(file).exists():
             parse_published(details.published)  # refuse a bad date before downloading
@@ -557,14 +350,14 @@ class Index:
                 raise
         return self._prepare_file(Path(file), details, downloaded=False)
 
-    def _prepare_file(self, media_path: Path, details: _SourceDetails, downloaded: bool) -> _Prepared:
+    def _prepare_file(self, media_path: Path, details: SourceDetails, downloaded: bool) -> Prepared:
         parse_published(details.published)
         kind = media_kind(media_path)
         digest = sha256_file(media_path)
-        _refuse_duplicate(self._open(create=True), digest, media_path, details.replace)
-        return _Prepared(path=media_path, kind=kind, digest=digest, details=details, downloaded=downloaded)
+        refuse_duplicate(self._open(create=True), digest, media_path, details.replace)
+        return Prepared(path=media_path, kind=kind, digest=digest, details=details, downloaded=downloaded)
 
-    def _store_source(self, prepared: _Prepared, content: _SourceContent) -> SourceRecord:
+    def _store_source(self, prepared: Prepared, content: SourceContent) -> SourceRecord:
         """Write one read source in one transaction."""
         details = prepared.details
         record = self._open(create=True).add_source(
@@ -667,6 +460,7 @@ __all__ = [
     "Index",
     "ProvcheckError",
     "SourceRecord",
+    "add_failure",
     "default_index_path",
     "fingerprint",
     "iter_media_files",
