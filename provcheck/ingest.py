@@ -210,7 +210,13 @@ class WorkerPool:
         """Start reading a file; returns the ticket to ask for its result with."""
         ticket = self._next_ticket
         self._next_ticket += 1
-        self._tasks[ticket] = (prepared, self._run(prepared))
+        try:
+            future = self._run(prepared)
+        except BrokenProcessPool:  # a worker died while no result was awaited
+            self._restart()
+            self._rerun_lost(except_ticket=None)
+            future = self._run(prepared)
+        self._tasks[ticket] = (prepared, future)
         return ticket
 
     def result(self, ticket: int) -> SourceContent:
@@ -229,10 +235,14 @@ class WorkerPool:
                 f"{prepared.path}: a worker process died reading this file (a decoder crash or out of memory)"
             ) from None
         finally:
-            for other, (waiting, earlier) in list(self._tasks.items()):
-                lost = not earlier.done() or earlier.cancelled() or isinstance(earlier.exception(), BrokenProcessPool)
-                if other != ticket and lost:
-                    self._tasks[other] = (waiting, self._run(waiting))
+            self._rerun_lost(except_ticket=ticket)
+
+    def _rerun_lost(self, except_ticket: int | None) -> None:
+        """Submit again, to the new pool, every file whose reading the broken one lost."""
+        for other, (waiting, earlier) in list(self._tasks.items()):
+            lost = not earlier.done() or earlier.cancelled() or isinstance(earlier.exception(), BrokenProcessPool)
+            if other != except_ticket and lost:
+                self._tasks[other] = (waiting, self._run(waiting))
 
     def forget(self, ticket: int) -> None:
         self._tasks.pop(ticket, None)

@@ -126,3 +126,38 @@ def test_jobs_must_be_positive(tmp_path: Path, batch: list[Path]) -> None:
     assert run("index", "add", batch[1], "--index", tmp_path / "i.sqlite", "--jobs", 0)[0] == 2
     with Index(tmp_path / "i.sqlite") as index, pytest.raises(ValueError, match="at least 1"):
         index.add_many(batch, jobs=0)
+
+
+@pytest.mark.parametrize("noticed", [False, True], ids=["while-reading", "pool-already-broken"])
+def test_a_worker_killed_mid_batch_loses_no_file(tmp_path: Path, batch: list[Path], noticed: bool) -> None:
+    """A worker process that dies (SIGKILL: the out-of-memory killer, a decoder crash) costs a re-read, not a file.
+
+    ``pool-already-broken``: the kill is noticed (the executor stops every worker) before
+    the next file is handed over, so that hand-over meets a broken pool.
+    """
+    import os
+    import signal
+    import time
+
+    killed: list[int] = []
+
+    def kill_a_worker(state: AddProgress) -> None:
+        if state.files_done == 1 and not killed:  # the pool is up, other files are being read
+            children = multiprocessing.active_children()
+            if children and children[0].pid is not None:
+                killed.append(children[0].pid)
+                os.kill(children[0].pid, signal.SIGKILL)
+                give_up = time.monotonic() + 30  # a guard against hanging, not a measured bound
+                while noticed and multiprocessing.active_children() and time.monotonic() < give_up:
+                    time.sleep(0.01)
+
+    readable = [path for path in batch if path.name != "truncated.mp4"]
+    with Index(tmp_path / "killed.sqlite") as index:
+        outcomes = index.add_many(readable, jobs=2, progress=kill_a_worker)
+        assert killed, "no worker process was running to kill"
+        assert all(isinstance(outcome, SourceRecord) for outcome in outcomes), outcomes
+        assert [Path(o.path).name for o in outcomes if isinstance(o, SourceRecord)] == [p.name for p in readable]
+        assert index.verify_integrity().ok
+    with Index(tmp_path / "serial.sqlite") as serial:
+        serial.add_many(readable, jobs=1)
+    assert dump(tmp_path / "killed.sqlite")["frames"] == dump(tmp_path / "serial.sqlite")["frames"]
