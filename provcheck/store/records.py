@@ -18,25 +18,6 @@ from ..features import LocalFeatures
 
 
 @dataclass(frozen=True)
-class SourceRecord:
-    """Metadata of one indexed source (a video or a still image)."""
-
-    id: int
-    kind: str
-    title: str
-    url: str | None
-    published: str | None
-    notes: str | None
-    path: str
-    sha256: str
-    duration_s: float | None
-    width: int
-    height: int
-    frame_count: int
-    added_at: str
-
-
-@dataclass(frozen=True)
 class NewSource:
     """Metadata of a source about to be added (no id yet)."""
 
@@ -50,6 +31,15 @@ class NewSource:
     duration_s: float | None
     width: int
     height: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceRecord(NewSource):
+    """Metadata of one indexed source (a video or a still image): what was added, with its id and frame count."""
+
+    id: int
+    frame_count: int
+    added_at: str
 
 
 @dataclass(frozen=True)
