@@ -72,6 +72,7 @@ class MatchEngine:
         self.frames: FrameTable = store.frame_table()
         self._hashes = {hasher.name: store.hash_matrix(hasher.name) for hasher in self._hashers}
         self._sources = {record.id: record for record in store.list_sources()}
+        self._source_of_sha256 = {record.sha256: record.id for record in self._sources.values()}
         row_of_frame = {int(frame_id): row for row, frame_id in enumerate(self.frames.frame_ids)}
         self._features: dict[int, LocalFeatures] = {}
         descriptors, owners = [], []
@@ -126,8 +127,8 @@ class MatchEngine:
             return Assessment((), empty, {}, {})
         hashes = hash_stage(claim.pixels, self._hashers, self._hashes)
         features = self._feature_stage(claim.pixels, hashes)
-        identical = {source_id for source_id, record in self._sources.items()
-                     if claim_sha256 is not None and record.sha256 == claim_sha256}
+        same_file = self._source_of_sha256.get(claim_sha256) if claim_sha256 is not None else None
+        identical = set() if same_file is None else {same_file}
         agreements: dict[int, PixelAgreement] = {}
         matches = []
         for source_id in sorted(set(self._candidate_sources(hashes, features.verified)) | identical):
@@ -208,6 +209,7 @@ class MatchEngine:
         settings, frames = self._settings, self.frames
         in_source = np.flatnonzero(frames.source_ids == source.id)
         hash_row = int(in_source[np.lexsort((frames.frame_ids[in_source], -hashes.evidence[in_source]))[0]])
+        readings = hashes.readings(hash_row)
         candidates = [v for row, v in features.verified.items() if int(frames.source_ids[row]) == source.id]
         best = max(candidates, key=lambda v: (v.verification.inliers, -v.row), default=None)
         inliers, hull = (best.verification.inliers, best.verification.hull_share) if best else (0, 0.0)
@@ -217,8 +219,8 @@ class MatchEngine:
             min((len(claim) for claim in features.claims.values()), default=0),
             len(self._features[hash_row]) if hash_row in self._features else 0,
             hash_row in features.attempted and hash_row in self._features,
-            policy.exact_hash_copy(hashes.readings(hash_row), settings), settings)
-        by_hashes = policy.decide_by_hashes(hashes.readings(hash_row), refuted, settings)
+            policy.exact_hash_copy(readings, settings), settings)
+        by_hashes = policy.decide_by_hashes(readings, refuted, settings)
         if geometric is Verdict.NONE and by_hashes.verdict is Verdict.NONE and not weak:
             return None
         if best is not None and policy.feature_path_first(by_hashes.verdict, geometric, weak):
