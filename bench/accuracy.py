@@ -46,6 +46,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+from search_mode import add_search_option, prepare_search, search_settings
 
 from provcheck import ClaimResult, Index, Match, Verdict, __version__, synth
 from provcheck.hashing import Hasher, PDQHasher, PHasher, hamming_distances
@@ -886,7 +887,7 @@ class CorpusRun:
 
 
 def run_corpus(root: Path, seed: int, settings: Settings, positives: int, negatives: int,
-               log: Callable[[str], None]) -> CorpusRun:
+               log: Callable[[str], None], search: str = "inverted") -> CorpusRun:
     """Generate a corpus, index it, and answer every claim with the three systems."""
     start = time.perf_counter()
     log(f"[seed {seed}] rendering sources")
@@ -898,11 +899,12 @@ def run_corpus(root: Path, seed: int, settings: Settings, positives: int, negati
     name_of_path: dict[str, str] = {}
     log(f"[seed {seed}] indexing {sum(s.indexed for s in sources)} sources")
     start = time.perf_counter()
-    with Index(index_path) as index:
+    with Index(index_path, settings=search_settings(search)) as index:
         for source in sources:
             if source.indexed:
                 record = index.add(source.path, title=source.name)
                 name_of_path[record.path] = source.name
+        prepare_search(index, search)
         index_seconds = time.perf_counter() - start
         store = SQLiteStore(index_path)
         tables = {name: store.hash_table(name) for name in ("phash", "pdq")}
@@ -993,7 +995,7 @@ def header_lines(args: argparse.Namespace, settings: Settings) -> list[str]:
         f"- command: `{' '.join(['python bench/accuracy.py', *sys.argv[1:]])}`",
         f"- machine: {platform.platform()}, {platform.machine()}, cores={os.cpu_count()}, "
         f"python {platform.python_version()}, numpy {np.__version__}, av {av.__version__}",
-        f"- settings: mode={settings.name} seed={args.seed} calibration-seed={args.calibration_seed} "
+        f"- settings: mode={settings.name} search={args.search} seed={args.seed} calibration-seed={args.calibration_seed} "
         f"frames {settings.frame_size[0]}x{settings.frame_size[1]} @ {FPS} fps, {settings.duration_s:g} s clips, "
         f"stills {settings.still_size[0]}x{settings.still_size[1]}, claims per edit row: "
         f"{settings.positives_per_row} positive + {settings.negatives_per_row} negative"
@@ -1096,6 +1098,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="positive claims per edit row of the main corpus (default: 8, quick 1)")
     parser.add_argument("--negatives", type=int, default=None,
                         help="negative claims per edit row of the main corpus (default: 4, quick 1)")
+    add_search_option(parser)
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.positives is not None or args.negatives is not None:
@@ -1114,14 +1117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="provcheck-accuracy-") as tmp:
         root = args.out.resolve() if args.out is not None else Path(tmp)
         main_run = run_corpus(root / f"seed{args.seed}", args.seed, settings, settings.positives_per_row,
-                              settings.negatives_per_row, log)
+                              settings.negatives_per_row, log, args.search)
         print_report(main_run)
         print_misses(main_run)
         if args.out is not None:
             dump_json(main_run, root / f"seed{args.seed}" / "results.json")
         if args.calibration_seed is not None:
             held_out = run_corpus(root / f"seed{args.calibration_seed}", args.calibration_seed, settings,
-                                  settings.calibration_positives_per_row, settings.calibration_negatives_per_row, log)
+                                  settings.calibration_positives_per_row, settings.calibration_negatives_per_row, log,
+                                  args.search)
             print(f"\n### Held-out corpus (calibration seed {args.calibration_seed})\n")
             for line in corpus_lines(held_out):
                 print(line)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from search_mode import add_search_option, prepare_search, search_settings
 
 from provcheck import Index, Match, Verdict, __version__, synth
 from provcheck.hashing import PDQHasher, PHasher, hamming_distances
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 indexed photos per credit, 2 negatives per view")
     parser.add_argument("--out", type=Path, default=None,
                         help="write every claim's verdicts here as JSON (to diff two commits claim for claim)")
+    add_search_option(parser)
     args = parser.parse_args(argv)
     records: list[dict[str, object]] = []
     per_credit, negatives = (2, 2) if args.quick else (4, 6)
@@ -67,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"**provcheck shared-credit bench** (provcheck {__version__})\n")
     print(f"- command: `python bench/credits.py {' '.join(sys.argv[1:])}`".rstrip())
     print(f"- machine: {platform.machine()}, python {platform.python_version()}")
-    print(f"- settings: seed={args.seed}, credits={len(CREDITS)}, indexed photos per credit={per_credit}, "
-          f"negatives per credit and view={negatives}\n")
+    print(f"- settings: search={args.search}, seed={args.seed}, credits={len(CREDITS)}, "
+          f"indexed photos per credit={per_credit}, negatives per credit and view={negatives}\n")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        index = Index(root / "index.sqlite")
+        index = Index(root / "index.sqlite", settings=search_settings(args.search))
         indexed: list[tuple[str, np.ndarray]] = []
         for c, credit in enumerate(CREDITS):
             corner = "bottom-left" if c == 2 else "bottom-right"
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 Image.fromarray(pixels).save(path)
                 index.add(path, title=path.stem)
                 indexed.append((path.stem, pixels))
+        prepare_search(index, args.search)
         hashers = {"phash": PHasher(), "pdq": PDQHasher()}
         stored = {name: np.stack([np.frombuffer(h.compute(p).packed, dtype=np.uint8) for _, p in indexed])
                   for name, h in hashers.items()}

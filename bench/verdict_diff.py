@@ -37,15 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
+    parser.add_argument("--answers-only", action="store_true",
+                        help="ignore the calibration probe (the other sources a claim was verified against), which"
+                             " moves whenever the shortlist changes")
     args = parser.parse_args(argv)
     before, after = answers(args.before), answers(args.after)
+    if args.answers_only:
+        before = {name: {"answer": claim["answer"]} for name, claim in before.items()}
+        after = {name: {"answer": claim["answer"]} for name, claim in after.items()}
     changed = 0
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         if old != new:
             changed += 1
             print(f"{name}:\n  before: {json.dumps(old)}\n  after:  {json.dumps(new)}")
-    print(f"{len(before)} claims before, {len(after)} after; {changed} with a different answer or probe")
+    print(f"{len(before)} claims before, {len(after)} after; {changed} with a different answer"
+          f"{'' if args.answers_only else ' or probe'}")
     return 1 if changed else 0
 
 

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image
 
+from . import shortlist_upkeep
 from .errors import MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
 from .ingest import (
@@ -50,6 +51,7 @@ from .media import (
 )
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
 from .results import ClaimResult, Match, Verdict
+from .shortlist.words import Vocabulary
 from .store import IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
@@ -182,11 +184,13 @@ class Index:
         prepared = self._prepare(os.fspath(path), details, fetch_policy or FetchPolicy())
         try:
             content = read_content(prepared.path, prepared.kind, details.fps, progress)
-            return self._store_source(prepared, content)
+            record = self._store_source(prepared, content)
         except BaseException:
             if prepared.downloaded:
                 prepared.path.unlink(missing_ok=True)
             raise
+        self._keep_shortlist()
+        return record
 
     def add_many(
         self,
@@ -262,6 +266,7 @@ class Index:
         pool = WorkerPool(workers) if workers > 1 and len(files) > 1 else None
         try:
             yield from self._written(files, details, policy, pool, workers, progress)
+            self._keep_shortlist()
         finally:
             if pool is not None:
                 pool.close()
@@ -378,6 +383,25 @@ class Index:
         )
         self._engine = None
         return record
+
+    def _keep_shortlist(self) -> None:
+        store = self._open()
+        trained = shortlist_upkeep.keep_trained(store) is not None
+        if shortlist_upkeep.keep_word_file(store) or trained:
+            self._engine = None
+
+    def train_shortlist(self) -> Vocabulary:
+        """Train the shortlist's vocabulary now, on the index as it is, and re-quantise every frame.
+
+        ``index add`` does this by itself once an index passes
+        :data:`~provcheck.shortlist_upkeep.TRAIN_AT` stored keypoints, and again as it grows
+        (see :mod:`provcheck.shortlist_upkeep`); an index made by an older provcheck is
+        trained at its next add, or here.
+        """
+        vocabulary = shortlist_upkeep.train(self._open())
+        shortlist_upkeep.keep_word_file(self._open())
+        self._engine = None
+        return vocabulary
 
     def sources(self) -> list[SourceRecord]:
         """Every indexed source, by id."""

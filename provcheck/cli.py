@@ -367,6 +367,31 @@ def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
         sys.exit(ExitCode.INDEX_ERROR)
 
 
+@index.command("train", context_settings=CONTEXT_SETTINGS)
+@index_option
+@output_options
+@traceback_option
+def index_train(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+    """Train the crop-proof shortlist's visual words on the index as it is, and re-quantise every frame.
+
+    `index add` trains by itself once an index holds ~100 frames and again as it
+    grows; run this for an index made by an older provcheck, or after a large
+    removal. One transaction: interrupted, the index keeps its previous shortlist.
+
+    \b
+    Examples:
+      provcheck index train
+      provcheck index train --index newsroom.sqlite --json
+    """
+    from . import report
+
+    with _index(index_path) as store:
+        vocabulary = store.train_shortlist()
+        location = str(store.path)
+    words, trained = vocabulary.size, vocabulary.training_descriptors
+    click.echo(report.trained_json(words, trained, location) if as_json else report.trained_text(words, trained))
+
+
 @index.command("remove", context_settings=CONTEXT_SETTINGS)
 @click.argument("source_id", type=int)
 @index_option

@@ -313,6 +313,18 @@ def removed_text(source: SourceRecord) -> str:
     return f"removed #{source.id} {source.kind} {source.title!r}"
 
 
+def trained_json(words: int, training_descriptors: int, index_location: str) -> str:
+    """The ``index train --json`` document."""
+    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location,
+                "shortlist": {"words": words, "training_descriptors": training_descriptors}}
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def trained_text(words: int, training_descriptors: int) -> str:
+    """The line ``index train`` prints."""
+    return f"trained the shortlist: {words:,} visual words from {training_descriptors:,} stored descriptors"
+
+
 def integrity_json(checked: IntegrityReport) -> str:
     """The ``index check --json`` document."""
     document = {

@@ -144,6 +144,7 @@ class KillPoint:
     committed: tuple[int, ...]
     before: tuple[int, ...] = ()
     replace: bool = False
+    trained: bool = False  # the shortlist is trained after ``before``: the add writes postings too
 
 
 KILL_POINTS = {
@@ -155,6 +156,8 @@ KILL_POINTS = {
     "at the commit of a source": KillPoint("COMMIT", 1, 2, files=(5, 7, 2), committed=(5,)),
     "replacing an indexed video": KillPoint("INSERT INTO frames", 2, 1, files=(6,), committed=(6,), before=(6,),
                                             replace=True),
+    "shortlist postings of a frame": KillPoint("INSERT OR REPLACE INTO postings", 1, 2, files=(3, 4), committed=(0, 1, 3),
+                                               before=(0, 1), trained=True),
 }
 
 
@@ -169,6 +172,9 @@ def test_kill_9_inside_the_add_transaction_leaves_only_whole_sources(tmp_path: P
         indexed = CliRunner().invoke(cli, ["index", "add", *(str(media_files[n]) for n in point.before),
                                            "--index", str(index)])
         assert indexed.exit_code == 0, indexed.stderr
+        if point.trained:
+            trained = CliRunner().invoke(cli, ["index", "train", "--index", str(index)])
+            assert trained.exit_code == 0, trained.stderr
         before = assert_sound(index, media_files)
     files = [media_files[n] for n in point.files]
     add = ["index", "add", *files, "--index", index, "-q", *(["--replace"] if point.replace else [])]
@@ -195,6 +201,27 @@ def test_kill_9_inside_the_add_transaction_leaves_only_whole_sources(tmp_path: P
     assert resumed.exit_code == 0, resumed.stderr
     everything = {sha256_file(path) for path in files} | before
     assert assert_sound(index, media_files) == everything
+
+
+def test_kill_9_while_training_keeps_the_previous_shortlist(tmp_path: Path, media_files: list[Path]) -> None:
+    """SIGKILL `index train` while it re-quantises the stored frames: the index is as it was (no vocabulary,
+    no postings, sound), and training again completes."""
+    index = tmp_path / "index.sqlite"
+    indexed = CliRunner().invoke(cli, ["index", "add", *(str(media_files[n]) for n in (0, 1, 6)), "--index", str(index)])
+    assert indexed.exit_code == 0, indexed.stderr
+    before = assert_sound(index, media_files)
+    point = KillPoint("INSERT OR REPLACE INTO postings", 4, 0, files=(), committed=())
+    assert kill_inside_transaction(point, ["index", "train", "--index", index], index) is not None
+    assert assert_sound(index, media_files) == before
+    conn = sqlite3.connect(index)
+    try:
+        assert conn.execute("SELECT (SELECT count(*) FROM vocabulary), (SELECT count(*) FROM postings)").fetchone() \
+            == (0, 0)
+    finally:
+        conn.close()
+    trained = CliRunner().invoke(cli, ["index", "train", "--index", str(index)])
+    assert trained.exit_code == 0, trained.stderr
+    assert assert_sound(index, media_files) == before
 
 
 def kill_inside_transaction(point: KillPoint, args: list[str | Path], index: Path) -> str | None:

@@ -26,6 +26,7 @@ from ..media import Frame, RGBArray
 from ..normalize import find_trim
 from ..results import Derivation, Evidence, Match, Verdict
 from ..search import DescriptorIndex
+from ..shortlist.inverted import InvertedFile
 from ..store import FrameTable, IndexStore, SourceRecord
 from ..verify import Verification, verify
 from . import policy
@@ -33,6 +34,7 @@ from .findings import feature_derivation, measure
 from .hashes import HashStage, hash_stage
 from .locate import ClaimView, Locator, Verified, box_tuple
 from .settings import DEFAULT_SETTINGS, MatchSettings
+from .stored import FeatureRows
 
 #: A claim view with fewer keypoints than this neither votes nor verifies (a similarity
 #: needs two point pairs and RANSAC a few more to tell a fit from chance).
@@ -73,22 +75,16 @@ class MatchEngine:
         self._hashes = {hasher.name: store.hash_matrix(hasher.name) for hasher in self._hashers}
         self._sources = {record.id: record for record in store.list_sources()}
         self._source_of_sha256 = {record.sha256: record.id for record in self._sources.values()}
-        row_of_frame = {int(frame_id): row for row, frame_id in enumerate(self.frames.frame_ids)}
-        self._features: dict[int, LocalFeatures] = {}
-        descriptors, owners = [], []
-        for stored in store.feature_table():
-            row = row_of_frame.get(stored.frame_id)
-            if row is None:
-                continue
-            usable = stored.features.subset(~stored.static)
-            self._features[row] = usable
-            descriptors.append(usable.descriptors)
-            owners.append(np.full(len(usable), row, dtype=np.int64))
-        self._descriptors = DescriptorIndex(
-            np.concatenate(descriptors) if descriptors else np.zeros((0, 128), np.uint8),
-            np.concatenate(owners) if owners else np.zeros(0, np.int64),
-            self.frame_count,
-        )
+        vocabulary = store.shortlist_vocabulary() if settings.shortlist_search == "auto" else None
+        self._features = FeatureRows(store, self.frames, load_all=vocabulary is None)
+        self._descriptors: DescriptorIndex | InvertedFile
+        if vocabulary is not None:
+            # the word file beside the index holds most postings; only newer ones are read into memory
+            word_file = store.word_file()
+            newer = store.postings(after_seq=word_file.header.covered_seq if word_file is not None else 0)
+            self._descriptors = InvertedFile(vocabulary, newer, self.frames.frame_ids, word_file)
+        else:
+            self._descriptors = DescriptorIndex(*self._features.descriptors(), self.frame_count)
         self._locator = Locator(self.frames, self._features, settings)
 
     @property
@@ -180,7 +176,9 @@ class MatchEngine:
                 continue
             votes = self._descriptors.votes(claim.descriptors)
             all_votes[mirrored] = votes
-            for row in self._shortlist(votes, hashes):
+            shortlist = self._shortlist(votes, hashes)
+            self._features.prefetch(shortlist)
+            for row in shortlist:
                 attempted.add(row)
                 verification = verify(claim, self._features[row])
                 if verification is None:

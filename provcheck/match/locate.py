@@ -11,7 +11,7 @@ added bands, tone, pixel agreement) is measured once, from that record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -116,7 +116,7 @@ def box_tuple(box: Box) -> tuple[float, float, float, float]:
 class Locator:
     """Locates verified claims in the frames of one index (its frame table and stored features)."""
 
-    def __init__(self, frames: FrameTable, features: dict[int, LocalFeatures], settings: MatchSettings) -> None:
+    def __init__(self, frames: FrameTable, features: Mapping[int, LocalFeatures], settings: MatchSettings) -> None:
         self._frames = frames
         self._features = features
         self._settings = settings

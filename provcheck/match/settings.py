@@ -9,6 +9,7 @@ try another value builds ``MatchSettings(...)`` with it and passes that to the e
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class MatchSettings:
     exact_copy_distance_bits: int = 0
 
     # --- shortlist -----------------------------------------------------------------
+    #: Which descriptor search votes: ``"auto"`` (the index's inverted file of visual
+    #: words when it has trained one, else the exact search) or ``"exact"`` (every stored
+    #: descriptor in memory: the reference the inverted file is measured against).
+    shortlist_search: Literal["auto", "exact"] = "auto"
     #: Frames shortlisted by descriptor votes per claim, and at most this many per source
     #: (neighbouring frames of a pan all vote; other sources must still get a look).
     shortlist_frames: int = 12
@@ -118,8 +123,10 @@ class MatchSettings:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if not isinstance(value, bool) and value < 0:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 raise ValueError(f"MatchSettings.{item.name} must not be negative, not {value}.")
+        if self.shortlist_search not in ("auto", "exact"):
+            raise ValueError(f"MatchSettings.shortlist_search must be 'auto' or 'exact', not {self.shortlist_search!r}.")
         if self.possible_evidence > self.match_evidence:
             raise ValueError("MatchSettings.possible_evidence must not exceed match_evidence.")
         if not self.weak_inliers <= self.possible_inliers <= self.match_inliers:

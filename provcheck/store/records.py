@@ -7,7 +7,7 @@ without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..features import LocalFeatures
+from ..shortlist.ondisk import WordFile, WordFileHeader
+from ..shortlist.words import Postings, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,26 @@ class IndexStore(Protocol):
     def hash_matrix(self, hasher_name: str) -> NDArray[np.uint8]: ...
 
     def feature_table(self) -> list[StoredFeatures]: ...
+
+    def features_of(self, frame_ids: Sequence[int]) -> dict[int, StoredFeatures]: ...
+
+    def featured_frame_ids(self) -> NDArray[np.int64]: ...
+
+    def voting_descriptor_count(self) -> int: ...
+
+    def descriptor_sample(self, limit: int, seed: int = 0) -> NDArray[np.uint8]: ...
+
+    def shortlist_vocabulary(self) -> Vocabulary | None: ...
+
+    def install_vocabulary(self, vocabulary: Vocabulary) -> None: ...
+
+    def postings(self, after_seq: int = 0) -> Iterator[Postings]: ...
+
+    def postings_count(self, after_seq: int = 0) -> int: ...
+
+    def word_file(self) -> WordFile | None: ...
+
+    def write_word_file(self) -> WordFileHeader | None: ...
 
     def check(self) -> IntegrityReport: ...
 

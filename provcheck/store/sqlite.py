@@ -20,8 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from ..features import DESCRIPTOR_BYTES, extractor_signature, pack, readable_signature, unpack
+from ..features import DESCRIPTOR_BYTES, extractor_signature, pack, readable_signature
 from ..hashing import HASHERS, hasher_signature
+from ..shortlist.ondisk import WordFile, WordFileHeader, word_file_path, write_word_file
+from ..shortlist.words import Postings, Vocabulary
+from . import shortlist_tables
 from .records import (
     FrameRecord,
     FrameTable,
@@ -33,7 +36,7 @@ from .records import (
     StoredFeatures,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = "provcheck"
 #: How long a writer waits for another process's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 60_000
@@ -89,6 +92,11 @@ _SOURCE_COLUMNS = (
 )
 
 
+def _create_tables(conn: sqlite3.Connection, schema: str, if_missing: bool = False) -> None:
+    for statement in filter(str.strip, schema.split(";")):
+        conn.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS") if if_missing else statement)
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
@@ -126,6 +134,7 @@ class SQLiteStore:
     def __init__(self, path: Path, create: bool = False) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self._vocabulary = shortlist_tables.VocabularyCache()
         exists = self.path.exists()
         if exists and self.path.is_dir():
             raise IndexStoreError(f"{self.path}: is a directory, not an index file")
@@ -220,15 +229,18 @@ class SQLiteStore:
 
         Schema 1 had hashes only: its frames get an empty features table and keep
         matching by hash; re-adding a source with --replace gives it local features.
+        Schema 2 had no shortlist: it gets empty shortlist tables, and the exact search
+        serves it until ``index add`` trains a vocabulary.
         """
         with self._transaction() as conn:
             current = int(self._meta().get("schema_version", "0"))
             if current == 1:
-                for statement in filter(str.strip, _SCHEMA_FEATURES.split(";")):
-                    conn.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
+                _create_tables(conn, _SCHEMA_FEATURES, if_missing=True)
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('features', ?)",
                              (json.dumps(extractor_signature(), sort_keys=True),))
-                conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+            if current in (1, 2):
+                _create_tables(conn, shortlist_tables.SCHEMA_SHORTLIST, if_missing=True)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     def _create_schema(self) -> None:
         conn = self._conn
@@ -237,8 +249,7 @@ class SQLiteStore:
             # Another process may have created the schema between our check and our lock.
             if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
                 return
-            for statement in filter(str.strip, (_SCHEMA + _SCHEMA_FEATURES).split(";")):
-                conn.execute(statement)
+            _create_tables(conn, _SCHEMA + _SCHEMA_FEATURES + shortlist_tables.SCHEMA_SHORTLIST)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -289,6 +300,8 @@ class SQLiteStore:
         names = [hasher.name for hasher in HASHERS]
         try:
             with self._transaction() as conn:
+                vocabulary = self._vocabulary.current(conn)
+                seq = shortlist_tables.next_seq(conn) if vocabulary is not None else 0
                 existing = conn.execute("SELECT id, title FROM sources WHERE sha256 = ?", (source.sha256,)).fetchone()
                 values = (
                     source.kind, source.title, source.url, source.published, source.notes, source.path,
@@ -333,6 +346,9 @@ class SQLiteStore:
                             (cursor.lastrowid, frame.features.width, frame.features.height, len(frame.features),
                              xy_blob, descriptor_blob, np.packbits(static).tobytes()),
                         )
+                        if vocabulary is not None:
+                            shortlist_tables.write_postings(conn, vocabulary, int(cursor.lastrowid or 0), seq,
+                                                            shortlist_tables.usable(frame.features, static))
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
         return self.get_source(source_id)
@@ -392,7 +408,7 @@ class SQLiteStore:
         if integrity != ["ok"]:
             problems.extend(f"sqlite integrity: {line}" for line in integrity[:10])
         tables = {str(row[0]) for row in self._query_all("SELECT name FROM sqlite_master WHERE type = 'table'", ())}
-        for table in ("meta", "sources", "frames", "features"):
+        for table in ("meta", "sources", "frames", "features", "vocabulary", "postings"):
             if table not in tables:
                 problems.append(f"missing table {table}")
         if problems:
@@ -425,22 +441,116 @@ class SQLiteStore:
         orphans = self._query_one("SELECT count(*) FROM features WHERE frame_id NOT IN (SELECT id FROM frames)", ())
         if orphans is not None and int(orphans[0]):
             problems.append(f"{int(orphans[0])} feature rows belong to no frame")
+        try:
+            problems.extend(shortlist_tables.problems(self._conn))
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"shortlist tables unreadable ({exc})")
         counts = [self._query_one(f"SELECT count(*) FROM {table}", ()) for table in ("sources", "frames", "features")]
         sources, frames, features = (int(row[0]) if row is not None else 0 for row in counts)
         return IntegrityReport(self.location, sources, frames, features, tuple(problems))
 
     def feature_table(self) -> list[StoredFeatures]:
         """Every stored frame's local features, by frame id."""
-        rows = self._query_all(
-            "SELECT frame_id, width, height, keypoints, xy, descriptors, static FROM features ORDER BY frame_id", ()
-        )
-        table = []
-        for row in rows:
-            count = int(row["keypoints"])
-            features = unpack(bytes(row["xy"]), bytes(row["descriptors"]), int(row["width"]), int(row["height"]))
-            static = np.unpackbits(np.frombuffer(bytes(row["static"]), dtype=np.uint8))[:count].astype(bool)
-            table.append(StoredFeatures(int(row["frame_id"]), features, static))
-        return table
+        rows = self._query_all(f"SELECT {shortlist_tables.FEATURE_COLUMNS} FROM features ORDER BY frame_id", ())
+        return [StoredFeatures(int(row[0]), *shortlist_tables.decode_features(row)) for row in rows]
+
+    def features_of(self, frame_ids: Sequence[int]) -> dict[int, StoredFeatures]:
+        """The local features of the given frames (those that have any), by frame id."""
+        found: dict[int, StoredFeatures] = {}
+        wanted = sorted(set(int(frame_id) for frame_id in frame_ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._query_all(f"SELECT {shortlist_tables.FEATURE_COLUMNS} FROM features WHERE frame_id IN"
+                                   f" ({', '.join('?' for _ in chunk)})", tuple(chunk))
+            for row in rows:
+                found[int(row[0])] = StoredFeatures(int(row[0]), *shortlist_tables.decode_features(row))
+        return found
+
+    def featured_frame_ids(self) -> NDArray[np.int64]:
+        """Ids of the frames that have local features, ascending."""
+        rows = self._query_all("SELECT frame_id FROM features ORDER BY frame_id", ())
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def voting_descriptor_count(self) -> int:
+        """Stored keypoints (static overlay ones included: an upper bound of those that vote)."""
+        row = self._query_one("SELECT coalesce(sum(keypoints), 0) FROM features", ())
+        return int(row[0]) if row is not None else 0
+
+    def descriptor_sample(self, limit: int, seed: int = 0) -> NDArray[np.uint8]:
+        """Up to ``limit`` voting descriptors from frames drawn at random (a vocabulary's training set)."""
+        ids = self.featured_frame_ids()
+        order = np.random.default_rng(seed).permutation(ids.shape[0])
+        chunks: list[NDArray[np.uint8]] = []
+        total = 0
+        for start in range(0, order.shape[0], 500):
+            batch = self.features_of(ids[order[start:start + 500]].tolist())
+            for stored in batch.values():
+                chunks.append(shortlist_tables.usable(stored.features, stored.static))
+                total += chunks[-1].shape[0]
+            if total >= limit:
+                break
+        sample = np.concatenate(chunks) if chunks else np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+        return sample[:limit]
+
+    def shortlist_vocabulary(self) -> Vocabulary | None:
+        """The vocabulary the stored postings were made with, if one was trained."""
+        try:
+            return self._vocabulary.current(self._conn)
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def install_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Store a vocabulary and re-quantise every stored frame with it, in one transaction."""
+        try:
+            with self._transaction() as conn:
+                shortlist_tables.install(conn, vocabulary, _now_iso())
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
+
+    def postings(self, after_seq: int = 0) -> Iterator[Postings]:
+        """The shortlist postings of every frame written after sequence number ``after_seq``, by frame id."""
+        try:
+            yield from shortlist_tables.iter_postings(self._conn, after_seq)
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def postings_count(self, after_seq: int = 0) -> int:
+        """Postings (keypoints) written after sequence number ``after_seq``."""
+        row = self._query_one("SELECT coalesce(sum(keypoints), 0) FROM postings WHERE seq > ?", (after_seq,))
+        return int(row[0]) if row is not None else 0
+
+    def word_file(self) -> WordFile | None:
+        """The postings sorted by word beside the index, if one is there for the current vocabulary."""
+        vocabulary = self.shortlist_vocabulary()
+        if vocabulary is None:
+            return None
+        generation = shortlist_tables.generation(self._conn)
+        return WordFile.open(word_file_path(self.path), generation, vocabulary.size)
+
+    def write_word_file(self) -> WordFileHeader | None:
+        """Sort every stored posting by word into the file beside the index (None: nothing trained).
+
+        Reads one consistent snapshot (a read transaction), so adds running meanwhile are
+        simply newer than the file.
+        """
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                vocabulary = self._vocabulary.current(self._conn)
+                if vocabulary is None:
+                    return None
+                generation = shortlist_tables.generation(self._conn)
+                covered = shortlist_tables.last_seq(self._conn)
+                return write_word_file(
+                    word_file_path(self.path),
+                    lambda total: WordFileHeader(generation, vocabulary.size, covered, total),
+                    lambda: shortlist_tables.iter_postings(self._conn), vocabulary.size)
+            finally:
+                self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+        except OSError as exc:
+            raise IndexStoreError(f"{word_file_path(self.path)}: cannot write the shortlist file ({exc})") from exc
 
     def stats(self) -> IndexStats:
         counts = self._query_one(

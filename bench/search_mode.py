@@ -1,0 +1,26 @@
+"""The descriptor search a bench runs with: the trained inverted file (what an archive uses) or the exact twin."""
+
+from __future__ import annotations
+
+import argparse
+
+from provcheck import Index
+from provcheck.match import MatchSettings
+
+SEARCHES = ("inverted", "exact")
+
+
+def add_search_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--search", choices=SEARCHES, default="inverted",
+                        help="inverted: train the shortlist after indexing, whatever the corpus's size (default);"
+                             " exact: every stored descriptor in one FAISS index, the reference")
+
+
+def search_settings(search: str) -> MatchSettings:
+    return MatchSettings(shortlist_search="exact" if search == "exact" else "auto")
+
+
+def prepare_search(index: Index, search: str) -> None:
+    """Train the shortlist when the bench runs the inverted file."""
+    if search == "inverted":
+        index.train_shortlist()

@@ -1,0 +1,79 @@
+"""When an index trains (or retrains) the vocabulary of its crop-proof shortlist.
+
+Below :data:`TRAIN_AT` stored keypoints (about a hundred frames) the exact search is
+cheap and needs nothing trained. Past it, the first ``index add`` trains a vocabulary on
+a sample of the index's own descriptors and quantises every stored frame; later adds
+quantise only their own frames. A vocabulary trained on a small index is small (about
+16 training descriptors a word); it is retrained once the index holds
+:data:`RETRAIN_GROWTH` times the descriptors it was trained on, until it reaches the
+largest vocabulary trained on the largest sample, which is never retrained. Once the
+postings are many, they are also kept sorted by word in a file beside the index
+(:mod:`provcheck.shortlist.ondisk`), rewritten when enough newer ones have piled up.
+"""
+
+from __future__ import annotations
+
+from .errors import IndexStoreError
+from .search import EXACT_SEARCH_MAX
+from .shortlist.words import MAX_SPLIT, MAX_TRAINING_DESCRIPTORS, Vocabulary
+from .store import IndexStore
+
+#: Stored keypoints from which an index has a trained shortlist.
+TRAIN_AT = EXACT_SEARCH_MAX
+#: Growth in stored keypoints (over the training sample) that triggers a retraining.
+RETRAIN_GROWTH = 8
+#: Postings newer than the word file are read into memory when a matcher opens (12 bytes
+#: each): the file is rewritten once they pass this many (~4,000 frames, ~50 MB) or
+#: 1/WORD_FILE_NEWER_SHARE of the file, whichever is more (each rewrite reads every
+#: posting twice, so a fixed bound alone would make a large archive's adds quadratic).
+WORD_FILE_NEWER_MAX = 4_000_000
+WORD_FILE_NEWER_SHARE = 16
+#: A vocabulary is not trained on fewer descriptors than this (16 words of 16 each).
+MIN_TRAINING_DESCRIPTORS = 256
+#: Seed of the training sample (a vocabulary is reproducible from the same index).
+SAMPLE_SEED = 7
+
+
+def needs_training(store: IndexStore) -> bool:
+    """Whether the index should (re)train its vocabulary now."""
+    stored = store.voting_descriptor_count()
+    vocabulary = store.shortlist_vocabulary()
+    if vocabulary is None:
+        return stored >= TRAIN_AT
+    if vocabulary.size >= MAX_SPLIT * MAX_SPLIT or vocabulary.training_descriptors >= MAX_TRAINING_DESCRIPTORS:
+        return False
+    return stored >= RETRAIN_GROWTH * vocabulary.training_descriptors
+
+
+def train(store: IndexStore) -> Vocabulary:
+    """Train a vocabulary on a sample of the stored descriptors and re-quantise every frame with it."""
+    sample = store.descriptor_sample(MAX_TRAINING_DESCRIPTORS, seed=SAMPLE_SEED)
+    if sample.shape[0] < MIN_TRAINING_DESCRIPTORS:
+        raise IndexStoreError(f"{store.location}: {sample.shape[0]} stored descriptors are too few to train a shortlist"
+                              f" (at least {MIN_TRAINING_DESCRIPTORS})")
+    vocabulary = Vocabulary.train(sample)
+    store.install_vocabulary(vocabulary)
+    return vocabulary
+
+
+def keep_trained(store: IndexStore) -> Vocabulary | None:
+    """Train when :func:`needs_training` says so; the vocabulary trained, or None."""
+    return train(store) if needs_training(store) else None
+
+
+def needs_word_file(store: IndexStore) -> bool:
+    """Whether the postings held in memory at query time (those newer than the word file) are too many."""
+    if store.shortlist_vocabulary() is None:
+        return False
+    word_file = store.word_file()
+    covered = word_file.header.postings if word_file is not None else 0
+    newer = store.postings_count(word_file.header.covered_seq if word_file is not None else 0)
+    return newer > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_NEWER_SHARE)
+
+
+def keep_word_file(store: IndexStore) -> bool:
+    """Rewrite the word file when :func:`needs_word_file` says so; whether it was rewritten."""
+    if not needs_word_file(store):
+        return False
+    store.write_word_file()
+    return True

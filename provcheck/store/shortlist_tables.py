@@ -1,0 +1,183 @@
+"""The shortlist's tables in a SQLite index: one vocabulary row and one postings row a frame.
+
+Postings are written in the same transaction as the frame they quantise, so an index
+interrupted at any point holds postings for exactly the frames it holds, all made with
+the vocabulary it holds. Installing a (re)trained vocabulary rewrites every postings row
+in one transaction. A frame's postings leave out its static overlay keypoints, which
+never vote.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..features import LocalFeatures, unpack
+from ..shortlist.words import Postings, Vocabulary
+
+SCHEMA_SHORTLIST = """
+CREATE TABLE vocabulary (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL,
+    words INTEGER NOT NULL,
+    training_descriptors INTEGER NOT NULL,
+    trained_at TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE postings (
+    frame_id INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    keypoints INTEGER NOT NULL,
+    words BLOB NOT NULL,
+    signatures BLOB NOT NULL
+);
+CREATE INDEX postings_by_seq ON postings(seq);
+"""
+
+#: The meta key of the last postings sequence number given out (never reused, so a word
+#: file covering "every row up to n" stays true whatever is removed later).
+SEQ_KEY = "postings_seq"
+
+#: Frames re-quantised per batch when a vocabulary is installed.
+INSTALL_BATCH = 500
+
+
+class VocabularyCache:
+    """The stored vocabulary, read again only when another writer has installed a new one."""
+
+    def __init__(self) -> None:
+        self._generation = 0
+        self._vocabulary: Vocabulary | None = None
+
+    def current(self, conn: sqlite3.Connection) -> Vocabulary | None:
+        row = conn.execute("SELECT generation FROM vocabulary WHERE id = 1").fetchone()
+        if row is None:
+            self._generation, self._vocabulary = 0, None
+        elif int(row[0]) != self._generation:
+            blob = conn.execute("SELECT data FROM vocabulary WHERE id = 1").fetchone()[0]
+            self._generation, self._vocabulary = int(row[0]), Vocabulary.from_bytes(bytes(blob))
+        return self._vocabulary
+
+
+def usable(features: LocalFeatures, static: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    """The descriptors that vote: all but the static overlay keypoints."""
+    return features.descriptors[~static]
+
+
+def next_seq(conn: sqlite3.Connection) -> int:
+    """A new postings sequence number (inside the caller's write transaction)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (SEQ_KEY,)).fetchone()
+    seq = (int(row[0]) if row is not None else 0) + 1
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SEQ_KEY, str(seq)))
+    return seq
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (SEQ_KEY,)).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def generation(conn: sqlite3.Connection) -> int:
+    """The stored vocabulary's generation (0: none trained)."""
+    row = conn.execute("SELECT generation FROM vocabulary WHERE id = 1").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def write_postings(conn: sqlite3.Connection, vocabulary: Vocabulary, frame_id: int, seq: int,
+                   descriptors: NDArray[np.uint8]) -> None:
+    words, signatures = vocabulary.assign(descriptors)
+    conn.execute("INSERT OR REPLACE INTO postings (frame_id, seq, keypoints, words, signatures) VALUES (?, ?, ?, ?, ?)",
+                 (frame_id, seq, int(words.shape[0]), words.astype("<u4").tobytes(),
+                  signatures.astype("<u8").tobytes()))
+
+
+def install(conn: sqlite3.Connection, vocabulary: Vocabulary, trained_at: str) -> None:
+    """Store a vocabulary and re-quantise every stored frame with it (inside the caller's transaction)."""
+    previous = conn.execute("SELECT generation FROM vocabulary WHERE id = 1").fetchone()
+    generation = 1 if previous is None else int(previous[0]) + 1
+    conn.execute("INSERT OR REPLACE INTO vocabulary (id, generation, words, training_descriptors, trained_at, data)"
+                 " VALUES (1, ?, ?, ?, ?, ?)",
+                 (generation, vocabulary.size, vocabulary.training_descriptors, trained_at, vocabulary.to_bytes()))
+    conn.execute("DELETE FROM postings")
+    seq = next_seq(conn)
+    last = -1
+    while True:
+        rows = conn.execute(f"SELECT {FEATURE_COLUMNS} FROM features WHERE frame_id > ? ORDER BY frame_id LIMIT ?",
+                            (last, INSTALL_BATCH)).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            features, static = decode_features(row)
+            write_postings(conn, vocabulary, int(row[0]), seq, usable(features, static))
+        last = int(rows[-1][0])
+
+
+#: The columns :func:`decode_features` reads, in its order.
+FEATURE_COLUMNS = "frame_id, width, height, keypoints, xy, descriptors, static"
+
+
+def decode_features(row: sqlite3.Row) -> tuple[LocalFeatures, NDArray[np.bool_]]:
+    """Features and static flags of a row of :data:`FEATURE_COLUMNS`."""
+    count = int(row[3])
+    features = unpack(bytes(row[4]), bytes(row[5]), int(row[1]), int(row[2]))
+    static = np.unpackbits(np.frombuffer(bytes(row[6]), dtype=np.uint8))[:count].astype(bool)
+    return features, static
+
+
+def iter_postings(conn: sqlite3.Connection, after_seq: int = 0, batch: int = 2_000) -> Iterator[Postings]:
+    """The postings of every frame written after sequence number ``after_seq``, by frame id, read in batches."""
+    last = -1
+    while True:
+        rows = conn.execute("SELECT frame_id, words, signatures FROM postings WHERE frame_id > ? AND seq > ?"
+                            " ORDER BY frame_id LIMIT ?", (last, after_seq, batch)).fetchall()
+        if not rows:
+            return
+        for frame_id, words, signatures in rows:
+            yield Postings(int(frame_id), np.frombuffer(bytes(words), "<u4"), np.frombuffer(bytes(signatures), "<u8"))
+        last = int(rows[-1][0])
+
+
+def problems(conn: sqlite3.Connection) -> list[str]:
+    """What disagrees between the postings, the vocabulary and the stored features."""
+    found: list[str] = []
+    vocabulary = conn.execute("SELECT words FROM vocabulary WHERE id = 1").fetchone()
+    postings = int(conn.execute("SELECT count(*) FROM postings").fetchone()[0])
+    if vocabulary is None:
+        if postings:
+            found.append(f"{postings} postings rows but no vocabulary")
+        return found
+    missing = int(conn.execute(
+        "SELECT count(*) FROM features WHERE frame_id NOT IN (SELECT frame_id FROM postings)").fetchone()[0])
+    if missing:
+        found.append(f"{missing} frames with local features have no shortlist postings")
+    extra = int(conn.execute(
+        "SELECT count(*) FROM postings WHERE frame_id NOT IN (SELECT frame_id FROM features)").fetchone()[0])
+    if extra:
+        found.append(f"{extra} shortlist postings rows belong to no stored features")
+    bad = int(conn.execute(
+        "SELECT count(*) FROM postings WHERE length(words) != keypoints * 4 OR length(signatures) != keypoints * 8"
+    ).fetchone()[0])
+    if bad:
+        found.append(f"{bad} shortlist postings rows have blobs that disagree with their keypoint count")
+    words = int(vocabulary[0])
+    wrong = 0
+    for (frame_id, keypoints, blob), static in _postings_with_static(conn):
+        if keypoints != int(np.count_nonzero(~static)):
+            wrong += 1
+        elif len(blob) % 4 == 0 and blob and int(np.frombuffer(blob, "<u4").max()) >= words:
+            wrong += 1
+        del frame_id
+    if wrong:
+        found.append(f"{wrong} shortlist postings rows disagree with their frame's features or the vocabulary")
+    return found
+
+
+def _postings_with_static(conn: sqlite3.Connection) -> Iterator[tuple[tuple[int, int, bytes], NDArray[np.bool_]]]:
+    cursor = conn.execute("SELECT p.frame_id, p.keypoints, p.words, f.keypoints, f.static FROM postings p"
+                          " JOIN features f ON f.frame_id = p.frame_id")
+    for frame_id, keypoints, words, count, static in cursor:
+        flags = np.unpackbits(np.frombuffer(bytes(static), dtype=np.uint8))[:int(count)].astype(bool)
+        yield (int(frame_id), int(keypoints), bytes(words)), flags

@@ -1,0 +1,301 @@
+"""The persisted shortlist: visual words, the inverted file against its brute-force twin, the stored postings."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import texture
+from numpy.typing import NDArray
+from PIL import Image
+
+from provcheck import Index, Verdict, synth
+from provcheck.cli import cli
+from provcheck.errors import IndexStoreError
+from provcheck.features import INDEX_KEYPOINTS, INDEX_MAX_SIDE, extract
+from provcheck.match import MatchSettings
+from provcheck.search import DescriptorIndex
+from provcheck.shortlist.inverted import InvertedFile, brute_force_votes
+from provcheck.shortlist.ondisk import WordFile, WordFileHeader, write_word_file
+from provcheck.shortlist.words import MAX_SPLIT, Postings, Vocabulary, split_for
+from provcheck.store import SQLiteStore
+
+EXACT = MatchSettings(shortlist_search="exact")
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[NDArray[np.uint8]]:
+    """Six unrelated synthetic press photos."""
+    return [synth.press_photo(np.random.default_rng(400 + n), 720, 480) for n in range(6)]
+
+
+@pytest.fixture(scope="module")
+def stored_descriptors(photos: list[NDArray[np.uint8]]) -> dict[int, NDArray[np.uint8]]:
+    return {row: extract(pixels, max_side=INDEX_MAX_SIDE, wanted=INDEX_KEYPOINTS).descriptors
+            for row, pixels in enumerate(photos)}
+
+
+@pytest.fixture(scope="module")
+def vocabulary(stored_descriptors: dict[int, NDArray[np.uint8]]) -> Vocabulary:
+    return Vocabulary.train(np.concatenate(list(stored_descriptors.values())))
+
+
+def crop_claim(pixels: NDArray[np.uint8], share: float = 0.2) -> NDArray[np.uint8]:
+    height, width = pixels.shape[:2]
+    side = np.sqrt(share)
+    top, left = int(height * 0.3), int(width * 0.4)
+    return np.ascontiguousarray(pixels[top:top + int(height * side), left:left + int(width * side)])
+
+
+def test_vocabulary_size_follows_the_training_sample() -> None:
+    assert split_for(100) == 4
+    assert split_for(16 * 64 * 64) == 64
+    assert split_for(10 ** 9) == MAX_SPLIT
+    sizes = [split_for(n) for n in (10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7)]
+    assert sizes == sorted(sizes) and all(size & (size - 1) == 0 for size in sizes)
+
+
+def test_vocabulary_round_trips_and_assigns_deterministically(vocabulary: Vocabulary,
+                                                              stored_descriptors: dict[int, NDArray[np.uint8]]) -> None:
+    descriptors = stored_descriptors[0]
+    words, signatures = vocabulary.assign(descriptors)
+    assert words.shape == signatures.shape == (descriptors.shape[0],)
+    assert int(words.max()) < vocabulary.size
+    again = Vocabulary.from_bytes(vocabulary.to_bytes())
+    assert again.size == vocabulary.size and again.training_descriptors == vocabulary.training_descriptors
+    words_again, signatures_again = again.assign(descriptors)
+    np.testing.assert_array_equal(words, words_again)
+    np.testing.assert_array_equal(signatures, signatures_again)
+    # signature bits are balanced (residual signs), not all set or all clear
+    bits = np.unpackbits(signatures.view(np.uint8)).mean()
+    assert 0.3 < bits < 0.7
+    # a slightly perturbed descriptor keeps its word far more often than chance and stays close in Hamming
+    noisy = np.clip(descriptors.astype(np.int16) + np.random.default_rng(1).integers(-2, 3, descriptors.shape),
+                    0, 255).astype(np.uint8)
+    noisy_words, noisy_signatures = vocabulary.assign(noisy)
+    same = noisy_words == words
+    assert same.mean() > 0.6
+    distance = np.bitwise_count(noisy_signatures[same] ^ signatures[same])
+    assert np.median(distance) <= 8
+
+
+def test_inverted_file_votes_equal_the_brute_force_twin(vocabulary: Vocabulary, photos: list[NDArray[np.uint8]],
+                                                         stored_descriptors: dict[int, NDArray[np.uint8]]) -> None:
+    frame_ids = np.array([100 + 7 * row for row in stored_descriptors])  # ids need not be rows
+    postings = [Postings(int(frame_ids[row]), *vocabulary.assign(descriptors))
+                for row, descriptors in stored_descriptors.items()]
+    inverted = InvertedFile(vocabulary, postings, frame_ids)
+    assert len(inverted) == sum(d.shape[0] for d in stored_descriptors.values())
+    claim = extract(crop_claim(photos[3]), max_side=1024, wanted=1500, min_side=720).descriptors
+    votes = inverted.votes(claim)
+    reference = brute_force_votes(vocabulary, stored_descriptors, claim, len(stored_descriptors))
+    np.testing.assert_allclose(votes, reference, rtol=1e-9, atol=1e-9)
+    assert int(np.argmax(votes)) == 3
+    assert votes[3] > 2 * np.delete(votes, 3).max()  # 256 words only: chance votes are many
+    # the exact search (FAISS over every descriptor) ranks the same frame first
+    exact = DescriptorIndex(np.concatenate(list(stored_descriptors.values())),
+                            np.concatenate([np.full(d.shape[0], row) for row, d in stored_descriptors.items()]),
+                            len(stored_descriptors))
+    assert int(np.argmax(exact.votes(claim))) == 3
+
+
+def test_frames_unknown_to_the_table_do_not_vote(vocabulary: Vocabulary,
+                                                 stored_descriptors: dict[int, NDArray[np.uint8]]) -> None:
+    postings = [Postings(row, *vocabulary.assign(d)) for row, d in stored_descriptors.items()]
+    inverted = InvertedFile(vocabulary, postings, np.array([0, 1]))
+    assert len(inverted) == stored_descriptors[0].shape[0] + stored_descriptors[1].shape[0]
+    assert inverted.votes(stored_descriptors[4]).shape == (2,)
+
+
+@pytest.fixture(scope="module")
+def photo_files(tmp_path_factory: pytest.TempPathFactory, photos: list[NDArray[np.uint8]]) -> list[Path]:
+    folder = tmp_path_factory.mktemp("shortlist-photos")
+    paths = []
+    for number, pixels in enumerate(photos):
+        paths.append(folder / f"photo_{number}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def trained_index(tmp_path_factory: pytest.TempPathFactory, photo_files: list[Path], pan_clip: Path) -> Path:
+    """Five photos and a clip, trained explicitly (far fewer keypoints than index add trains at)."""
+    path = tmp_path_factory.mktemp("trained") / "index.sqlite"
+    with Index(path) as index:
+        for photo in photo_files[:5]:
+            index.add(photo)
+        index.add(pan_clip)
+        assert index._open().shortlist_vocabulary() is None  # too small to train by itself
+        vocabulary = index.train_shortlist()
+        assert vocabulary.training_descriptors > 1000
+    return path
+
+
+def stored_counts(path: Path) -> tuple[int, int, int, int]:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT (SELECT count(*) FROM features), (SELECT count(*) FROM postings),"
+                           " (SELECT sum(keypoints) FROM postings), (SELECT count(*) FROM vocabulary)").fetchone()
+        return int(row[0]), int(row[1]), int(row[2] or 0), int(row[3])
+    finally:
+        conn.close()
+
+
+def test_training_quantises_every_stored_frame_and_check_agrees(trained_index: Path) -> None:
+    features, postings, keypoints, vocabularies = stored_counts(trained_index)
+    assert features == postings > 0 and vocabularies == 1 and keypoints > 0
+    store = SQLiteStore(trained_index)
+    try:
+        assert store.check().ok, store.check().problems
+        usable = sum(int(np.count_nonzero(~stored.static)) for stored in store.feature_table())
+        assert usable == keypoints  # static overlay keypoints never get postings
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("claim_kind", ["crop", "whole", "mirrored crop"])
+def test_inverted_and_exact_search_give_the_same_answer(trained_index: Path, photos: list[NDArray[np.uint8]],
+                                                        claim_kind: str) -> None:
+    pixels = photos[2]
+    claim = {"crop": crop_claim(pixels, 0.15), "whole": pixels,
+             "mirrored crop": np.ascontiguousarray(crop_claim(pixels, 0.3)[:, ::-1])}[claim_kind]
+    with Index(trained_index) as fast, Index(trained_index, settings=EXACT) as exact:
+        found, reference = fast.match(claim), exact.match(claim)
+    assert [m.source.id for m in found] == [m.source.id for m in reference]
+    assert found and found[0].verdict is Verdict.MATCH and found[0].source.title == "photo_2.png"
+    assert found[0].derivation.mirrored == (claim_kind == "mirrored crop")
+    assert found[0].derivation.crop == reference[0].derivation.crop
+
+
+def test_unrelated_claim_stays_unmatched_with_the_inverted_file(trained_index: Path,
+                                                                photos: list[NDArray[np.uint8]]) -> None:
+    with Index(trained_index) as index:
+        assert index.match(photos[5]) == []  # photo 5 was never indexed
+        assert index.match(texture(901, 480, 720)) == []
+
+
+def test_adds_and_removes_after_training_keep_postings_with_their_frames(tmp_path: Path, trained_index: Path,
+                                                                         photo_files: list[Path]) -> None:
+    path = tmp_path / "copy.sqlite"
+    source = sqlite3.connect(trained_index)
+    target = sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.close()
+    with Index(path) as index:
+        before = stored_counts(path)
+        added = index.add(photo_files[5])
+        after = stored_counts(path)
+        assert after[0] == after[1] == before[0] + added.frame_count
+        assert index.match(crop_claim(np.asarray(Image.open(photo_files[5]).convert("RGB")), 0.15))[0].source.id \
+            == added.id
+        index.remove(added.id)
+        assert stored_counts(path)[:2] == before[:2]
+        assert index.verify_integrity().ok
+
+
+def test_check_finds_postings_that_disagree(tmp_path: Path, trained_index: Path) -> None:
+    path = tmp_path / "damaged.sqlite"
+    source = sqlite3.connect(trained_index)
+    target = sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.execute("DELETE FROM postings WHERE frame_id = (SELECT min(frame_id) FROM postings)")
+    target.execute("UPDATE postings SET keypoints = keypoints + 1 WHERE frame_id = (SELECT max(frame_id) FROM postings)")
+    target.commit()
+    target.close()
+    result = CliRunner().invoke(cli, ["index", "check", "--index", str(path)])
+    assert result.exit_code == 3
+    assert "no shortlist postings" in result.stdout and "disagree" in result.stdout
+
+
+def test_index_train_command(tmp_path: Path, photo_files: list[Path]) -> None:
+    path = tmp_path / "index.sqlite"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", "add", str(photo_files[0]), str(photo_files[1]), "--index", str(path)]
+                         ).exit_code == 0
+    result = runner.invoke(cli, ["index", "train", "--index", str(path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    document = json.loads(result.stdout)
+    assert document["shortlist"]["words"] >= 16 and document["shortlist"]["training_descriptors"] > 256
+    assert stored_counts(path)[1] == 2
+
+
+def test_training_an_index_without_features_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    SQLiteStore(path, create=True).close()
+    with Index(path) as index, pytest.raises(IndexStoreError, match="too few to train"):
+        index.train_shortlist()
+    result = CliRunner().invoke(cli, ["index", "train", "--index", str(path)])
+    assert result.exit_code == 3 and "too few to train" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_word_file_with_newer_postings_in_memory_votes_as_all_in_memory(
+        tmp_path: Path, vocabulary: Vocabulary, photos: list[NDArray[np.uint8]],
+        stored_descriptors: dict[int, NDArray[np.uint8]]) -> None:
+    postings = [Postings(10 + row, *vocabulary.assign(d)) for row, d in stored_descriptors.items()]
+    frame_ids = np.array([p.frame_id for p in postings])
+    path = tmp_path / "index.sqlite.words"
+    header = write_word_file(path, lambda total: WordFileHeader(3, vocabulary.size, 41, total),
+                             lambda: iter(postings[:4]), vocabulary.size)
+    assert header.postings == sum(p.words.shape[0] for p in postings[:4])
+    assert path.stat().st_size == header.file_size()
+    assert WordFile.open(path, generation=4, words=vocabulary.size) is None  # another vocabulary: ignored
+    word_file = WordFile.open(path, generation=3, words=vocabulary.size)
+    assert word_file is not None and word_file.header.covered_seq == 41
+    # frames 0-3 on disk, 4-5 newer (in memory), and frame 1 rewritten since (its newer copy is what counts)
+    rewritten = Postings(postings[1].frame_id, *vocabulary.assign(stored_descriptors[5]))
+    mixed = InvertedFile(vocabulary, [rewritten, *postings[4:]], frame_ids, word_file)
+    reference = InvertedFile(vocabulary, [postings[0], rewritten, *postings[2:]], frame_ids)
+    claim = extract(crop_claim(photos[3]), max_side=1024, wanted=1500, min_side=720).descriptors
+    mixed_votes, reference_votes = mixed.votes(claim), reference.votes(claim)
+    # the idf of the mixed index also counts the rewritten frame's old postings: compare the ranking and the
+    # votes of the frames whose postings are in both, not the weights' last digits
+    assert int(np.argmax(mixed_votes)) == int(np.argmax(reference_votes)) == 3
+    np.testing.assert_allclose(mixed_votes, reference_votes, rtol=0.05)
+    # a removed frame (id no longer in the frame table) gets no votes and breaks nothing
+    fewer = InvertedFile(vocabulary, postings[4:], np.delete(frame_ids, 3), word_file)
+    assert fewer.votes(claim).shape == (5,)
+    word_file.close()
+
+
+def test_damaged_word_file_is_ignored(tmp_path: Path, vocabulary: Vocabulary,
+                                      stored_descriptors: dict[int, NDArray[np.uint8]]) -> None:
+    postings = [Postings(row, *vocabulary.assign(d)) for row, d in stored_descriptors.items()]
+    path = tmp_path / "w.words"
+    write_word_file(path, lambda total: WordFileHeader(1, vocabulary.size, 1, total), lambda: iter(postings),
+                    vocabulary.size)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-5])
+    assert WordFile.open(path, 1, vocabulary.size) is None
+    path.write_bytes(b"garbage" + whole[7:])
+    assert WordFile.open(path, 1, vocabulary.size) is None
+    assert WordFile.open(tmp_path / "missing.words", 1, vocabulary.size) is None
+
+
+def test_word_file_beside_the_index_serves_matches_and_newer_adds(tmp_path: Path, trained_index: Path,
+                                                                  photos: list[NDArray[np.uint8]],
+                                                                  photo_files: list[Path]) -> None:
+    path = tmp_path / "copy.sqlite"
+    source, target = sqlite3.connect(trained_index), sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.close()
+    store = SQLiteStore(path)
+    header = store.write_word_file()
+    assert header is not None and header.postings == stored_counts(path)[2]
+    assert store.word_file() is not None
+    store.close()
+    with Index(path) as index:
+        added = index.add(photo_files[5])  # newer than the word file: read from SQLite into memory
+        for number, expected in ((2, "photo_2.png"), (5, "photo_5.png")):
+            found = index.match(crop_claim(photos[number], 0.15))
+            assert found and found[0].source.title == expected and found[0].verdict is Verdict.MATCH
+        index.remove(added.id)
+        assert index.match(crop_claim(photos[5], 0.15)) == []
+        assert index.verify_integrity().ok
