@@ -10,7 +10,8 @@ random real descriptors, renormalised as SIFT does (L2, clip 0.2, L2, x512, uint
 position is the base descriptor's; its hashes are random. 200 distractor frames form one
 source (so the per-source cap applies to them), written with `SQLiteStore.add_source`, one
 transaction a source, quantised by the index's vocabulary like any added frame. After each
-size the index keeps its vocabulary trained as `index add` would (`shortlist_upkeep`).
+size the index keeps its vocabulary trained and its word file current as `index add`
+would (`shortlist_upkeep`).
 
 Each measurement runs in a fresh process (`--child`): it opens the index, answers every
 claim once, and reports time to first result (open + first claim), per-claim latency
@@ -289,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
             if trained is not None:
                 log(f"trained {trained.size:,} words on {trained.training_descriptors:,} descriptors in "
                     f"{time.perf_counter() - begin:.0f} s")
+            begin = time.perf_counter()
+            if shortlist_upkeep.keep_word_file(store):
+                log(f"wrote the word file in {time.perf_counter() - begin:.0f} s")
             disk = sum(p.stat().st_size for p in root.glob("index.sqlite*"))
             for search in ("inverted", "exact"):
                 if search == "exact" and frames > args.baseline_max:
