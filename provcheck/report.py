@@ -248,6 +248,12 @@ def stats_json(stats: IndexStats) -> str:
             "size_bytes": stats.size_bytes,
             "hashers": stats.hashers,
             "created_at": stats.created_at,
+            "shortlist": {
+                "words": stats.shortlist_words,
+                "training_descriptors": stats.shortlist_training_descriptors,
+                "postings": stats.shortlist_postings,
+                "word_file_postings": stats.word_file_postings,
+            },
         },
         indent=2,
     )
@@ -263,9 +269,18 @@ def stats_text(stats: IndexStats) -> str:
             f"frames:   {stats.frames} ({stats.frames_with_features} with local features)",
             f"size:     {stats.size_bytes / 1e6:.2f} MB",
             f"hashers:  {hashers}",
+            f"shortlist: {_shortlist_line(stats)}",
             f"created:  {stats.created_at}",
         ]
     )
+
+
+def _shortlist_line(stats: IndexStats) -> str:
+    if not stats.shortlist_words:
+        return "not trained (exact search; trained once the index holds ~100 frames)"
+    on_disk = f", {stats.word_file_postings:,} of them in the word file" if stats.word_file_postings else ""
+    return (f"{stats.shortlist_words:,} visual words trained on {stats.shortlist_training_descriptors:,} descriptors,"
+            f" {stats.shortlist_postings:,} postings{on_disk}")
 
 
 #: What became of one file given to ``index add``.

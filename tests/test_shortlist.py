@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -219,11 +220,14 @@ def test_index_train_command(tmp_path: Path, photo_files: list[Path]) -> None:
                          ).exit_code == 0
     result = runner.invoke(cli, ["index", "train", "--index", str(path), "--json"])
     assert result.exit_code == 0, result.stderr
-    import json
+
 
     document = json.loads(result.stdout)
     assert document["shortlist"]["words"] >= 16 and document["shortlist"]["training_descriptors"] > 256
     assert stored_counts(path)[1] == 2
+    info = json.loads(runner.invoke(cli, ["index", "info", "--index", str(path), "--json"]).stdout)["shortlist"]
+    assert info["words"] == document["shortlist"]["words"]
+    assert info["postings"] == stored_counts(path)[2] and info["word_file_postings"] == 0  # too few for a file
 
 
 def test_training_an_index_without_features_is_a_one_line_error(tmp_path: Path) -> None:

@@ -118,6 +118,12 @@ class IndexStats:
     size_bytes: int
     hashers: dict[str, dict[str, int]]
     created_at: str
+    #: The crop-proof shortlist: words of its vocabulary (0: not trained, the exact search
+    #: serves), descriptors it was trained on, postings stored, and those in the word file.
+    shortlist_words: int = 0
+    shortlist_training_descriptors: int = 0
+    shortlist_postings: int = 0
+    word_file_postings: int = 0
 
 
 class IndexStore(Protocol):

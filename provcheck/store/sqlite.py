@@ -564,8 +564,11 @@ class SQLiteStore:
         if counts is None or frames is None:
             raise IndexStoreError(f"{self.path}: cannot read the index (no row counts)")
         size = sum(
-            os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal")) if os.path.exists(p)
+            os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal"), word_file_path(self.path))
+            if os.path.exists(p)
         )
+        vocabulary = self.shortlist_vocabulary()
+        word_file = self.word_file()
         return IndexStats(
             location=self.location,
             schema_version=int(meta.get("schema_version", "0")),
@@ -577,6 +580,10 @@ class SQLiteStore:
             size_bytes=size,
             hashers=json.loads(meta.get("hashers", "{}")),
             created_at=meta.get("created_at", ""),
+            shortlist_words=vocabulary.size if vocabulary is not None else 0,
+            shortlist_training_descriptors=vocabulary.training_descriptors if vocabulary is not None else 0,
+            shortlist_postings=self.postings_count(),
+            word_file_postings=word_file.header.postings if word_file is not None else 0,
         )
 
     def _query_one(self, sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
