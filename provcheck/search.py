@@ -14,12 +14,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .features import rootsift
+from .shortlist.inverted import voting_subset
 
 #: Stored descriptors each claim descriptor looks up.
 VOTE_NEIGHBOURS = 8
-#: Claim descriptors that vote (an even spread of them): the shortlist needs only
-#: the true frame near the top, and search time grows with this number.
-VOTING_DESCRIPTORS = 600
 #: A neighbour votes only when at least this similar (RootSIFT dot product). On the
 #: demo corpus true correspondences score 0.96-1.0 after recompression, while the
 #: best match of a descriptor in an unrelated frame stays under 0.93 for 95 % of them.
@@ -80,8 +78,7 @@ class DescriptorIndex:
 
     def votes(self, query_descriptors: NDArray[np.uint8]) -> NDArray[np.float64]:
         """Weighted votes per frame row: each claim descriptor votes once per frame."""
-        step = max(1, -(-query_descriptors.shape[0] // VOTING_DESCRIPTORS))
-        similarities, rows = self.neighbours(rootsift(query_descriptors[::step]))
+        similarities, rows = self.neighbours(rootsift(voting_subset(query_descriptors)))
         return tally_votes(similarities, rows, self.owners, self.frame_count)
 
 

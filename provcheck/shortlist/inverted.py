@@ -23,7 +23,8 @@ from .words import Postings, Vocabulary
 HAMMING_MAX = 24
 #: Width of the Gaussian weight on the Hamming distance, in bits.
 HAMMING_SIGMA = 16.0
-#: Claim descriptors that vote (an even spread), as in the exact search.
+#: Claim descriptors that vote (an even spread of them), in this and in the exact search:
+#: the shortlist needs only the true frame near the top, and search time grows with this.
 VOTING_DESCRIPTORS = 600
 
 
