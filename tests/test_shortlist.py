@@ -22,7 +22,7 @@ from provcheck.search import DescriptorIndex
 from provcheck.shortlist.inverted import InvertedFile, brute_force_votes
 from provcheck.shortlist.ondisk import WordFile, WordFileHeader, write_word_file
 from provcheck.shortlist.words import MAX_SPLIT, Postings, Vocabulary, split_for
-from provcheck.store import SQLiteStore
+from provcheck.store import SCHEMA_VERSION, SQLiteStore
 
 EXACT = MatchSettings(shortlist_search="exact")
 
@@ -303,3 +303,23 @@ def test_word_file_beside_the_index_serves_matches_and_newer_adds(tmp_path: Path
         index.remove(added.id)
         assert index.match(crop_claim(photos[5], 0.15)) == []
         assert index.verify_integrity().ok
+
+
+def test_a_schema_2_index_is_migrated_and_then_trains(tmp_path: Path, photo_files: list[Path]) -> None:
+    path = tmp_path / "old.sqlite"
+    with Index(path) as index:
+        index.add(photo_files[0])
+    conn = sqlite3.connect(path)  # as provcheck 0.2 left it: no shortlist tables
+    conn.executescript("DROP TABLE postings; DROP TABLE vocabulary;"
+                       " UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+    conn.close()
+    with Index(path) as index:
+        assert index.info().schema_version == SCHEMA_VERSION and index.info().shortlist_words == 0
+        assert index.match(crop_claim(photos_of(photo_files[0]), 0.3))[0].verdict is Verdict.MATCH  # exact search
+        index.train_shortlist()
+        assert index.verify_integrity().ok
+        assert index.match(crop_claim(photos_of(photo_files[0]), 0.3))[0].verdict is Verdict.MATCH
+
+
+def photos_of(path: Path) -> NDArray[np.uint8]:
+    return np.asarray(Image.open(path).convert("RGB"))

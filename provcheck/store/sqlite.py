@@ -94,7 +94,10 @@ _SOURCE_COLUMNS = (
 
 def _create_tables(conn: sqlite3.Connection, schema: str, if_missing: bool = False) -> None:
     for statement in filter(str.strip, schema.split(";")):
-        conn.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS") if if_missing else statement)
+        if if_missing:
+            statement = statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")
+            statement = statement.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")
+        conn.execute(statement)
 
 
 def _now_iso() -> str:
