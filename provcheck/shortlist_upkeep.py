@@ -36,12 +36,13 @@ SAMPLE_SEED = 7
 
 def needs_training(store: IndexStore) -> bool:
     """Whether the index should (re)train its vocabulary now."""
-    stored = store.voting_descriptor_count()
     vocabulary = store.shortlist_vocabulary()
+    if vocabulary is not None and (vocabulary.size >= MAX_SPLIT * MAX_SPLIT
+                                   or vocabulary.training_descriptors >= MAX_TRAINING_DESCRIPTORS):
+        return False  # decided before counting: counting reads every features row of a large index
+    stored = store.voting_descriptor_count()
     if vocabulary is None:
         return stored >= TRAIN_AT
-    if vocabulary.size >= MAX_SPLIT * MAX_SPLIT or vocabulary.training_descriptors >= MAX_TRAINING_DESCRIPTORS:
-        return False
     return stored >= RETRAIN_GROWTH * vocabulary.training_descriptors
 
 
