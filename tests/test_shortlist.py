@@ -13,7 +13,7 @@ from conftest import texture
 from numpy.typing import NDArray
 from PIL import Image
 
-from provcheck import Index, Verdict, synth
+from provcheck import Index, Verdict, shortlist_upkeep, synth
 from provcheck.cli import cli
 from provcheck.errors import IndexStoreError
 from provcheck.features import INDEX_KEYPOINTS, INDEX_MAX_SIDE, extract
@@ -323,3 +323,22 @@ def test_a_schema_2_index_is_migrated_and_then_trains(tmp_path: Path, photo_file
 
 def photos_of(path: Path) -> NDArray[np.uint8]:
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_index_add_trains_past_the_threshold_and_retrains_as_the_index_grows(
+        tmp_path: Path, photo_files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # the real thresholds need ~100 frames; scaled down so that stills of 3,000 keypoints cross them
+    monkeypatch.setattr(shortlist_upkeep, "TRAIN_AT", 5_000)
+    monkeypatch.setattr(shortlist_upkeep, "RETRAIN_GROWTH", 2)
+    path = tmp_path / "index.sqlite"
+    with Index(path) as index:
+        index.add(photo_files[0])
+        assert index.info().shortlist_words == 0
+        index.add(photo_files[1])
+        first = index.info()
+        assert first.shortlist_words > 0 and first.shortlist_training_descriptors == first.shortlist_postings
+        index.add_many(photo_files[2:4], jobs=1)
+        second = index.info()
+        assert second.shortlist_training_descriptors == second.shortlist_postings > 2 * first.shortlist_postings - 1
+        assert index.verify_integrity().ok
+        assert index.match(crop_claim(photos_of(photo_files[3]), 0.2))[0].source.title == "photo_3.png"
