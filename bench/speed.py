@@ -1,113 +1,443 @@
-"""Indexing and query speed on the generated demo corpus, against a decode-only baseline.
+"""Indexing and batch-matching speed of the real CLI, each against a baseline measured in the same run.
 
-Indexing baseline: decoding every frame of each video with PyAV and doing nothing
-else, in the same run, so the ratio says what sampling + hashing + features + storing
-cost on top of the unavoidable decode. Query baseline: the brute-force pHash lookup
-(load the claim, hash it, Hamming distance to every indexed frame), in the same run,
-so the ratio says what the two-stage match (trimming, mirror, local features, FAISS
-voting, RANSAC, derivation, exact-frame refinement) costs on top of a global hash.
+Sections (``--section``, comma-separated, run in this order; default all):
 
-    python bench/speed.py [--seed 2017] [--quick]
+- ``index``: bench videos generated with ``provcheck.synth`` at 640x360, 1280x720 and
+  1920x1080 (the same content and duration at every size, H.264, FILES_PER_SIZE files a
+  size), then per size: PyAV decoding every frame to an RGB ndarray in 1 and in 2
+  processes (the limit), ``provcheck index add --jobs 1`` and ``--jobs 2`` into fresh
+  indexes (subprocesses), and provcheck's ingest stages timed one after another in one
+  process (where indexing time goes). One file is read by one worker, so ``--jobs 2``
+  needs two files to use two cores: each size has FILES_PER_SIZE files.
+- ``batch``: claims made from frames of the indexed 640x360 videos with the synth edits
+  kit (crops with a caption bar, whole frames), matched in one ``provcheck match
+  --json-lines`` call and again in one ``provcheck match --json`` call per claim; checks
+  both give the same results.
+
+Wall times are taken from outside the child processes, interpreter start and imports
+included. Tables (markdown) go to stdout, progress to stderr; ``--out FILE`` writes
+every measured number as JSON.
+
+    python bench/speed.py [--quick] [--section index,batch] [--seed 2017] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
+import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 
-from provcheck import Index, __version__
-from provcheck.hashing import PHasher, hamming_distances
-from provcheck.media import load_image
-from provcheck.store import SQLiteStore
-from provcheck.synth import build_demo_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_tools import Measured, render_bench_video, run_measured  # noqa: E402
+
+from provcheck import __version__  # noqa: E402
+from provcheck.synth import add_caption_bar, crop, extract_frames  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS = Path(__file__).resolve().parent / "speed_tools.py"
+#: Frame sizes of the indexing section; content and duration are the same at each.
+SIZES: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720), (1920, 1080))
+#: Files a size: --jobs 2 reads one file per worker, so two files are needed to use two cores.
+FILES_PER_SIZE = 2
+FPS = 25
+#: The videos the batch section's claims are made from and matched against (the index section's
+#: 640x360 index when it ran). A claim from 1280x720 footage took ~3.5 s to match on the 2-core
+#: machine, so 200 matches at that size would make the full run take half an hour.
+BATCH_SIZE = (640, 360)
 
 
-def decode_only(path: Path) -> tuple[int, float]:
-    """Decode every frame and convert it to RGB (what any indexer must at least do)."""
-    frames = 0
+@dataclass(frozen=True)
+class Settings:
+    video_s: float  # length of each bench video
+    claims: int  # claims of the batch section
+
+
+FULL = Settings(video_s=24.0, claims=100)
+QUICK = Settings(video_s=2.0, claims=8)
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def provcheck(*args: str) -> list[str]:
+    return [sys.executable, "-m", "provcheck", *args]
+
+
+def size_name(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def checked(measured: Measured, what: str) -> Measured:
+    """The measurement, or exit with the child's stderr when it failed."""
+    if any(code != 0 for code in measured.returncodes):
+        sys.exit(f"{what} failed ({measured.returncodes}):\n" + "\n".join(measured.stderrs))
+    return measured
+
+
+def index_info(index_path: Path) -> dict[str, Any]:
+    """``provcheck index info --json`` of an index (frames, size on disk)."""
+    done = subprocess.run(provcheck("index", "info", "--json", "--index", str(index_path)),
+                          capture_output=True, text=True, check=True)
+    info: dict[str, Any] = json.loads(done.stdout)
+    return info
+
+
+def video_seconds(path: Path) -> float:
+    """Duration of a video as its container declares it."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            frame.to_ndarray(format="rgb24")
-            frames += 1
-    return frames, 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return float(container.duration or 0) / av.time_base
+
+
+class Bench:
+    """What the sections share: the scratch folder, the settings, the rendered videos and built indexes."""
+
+    def __init__(self, root: Path, settings: Settings, seed: int) -> None:
+        self.root = root
+        self.settings = settings
+        self.seed = seed
+        self._videos: dict[tuple[int, int], list[Path]] = {}
+        self.indexes: dict[tuple[int, int], Path] = {}  # a complete index of each size's videos, once built
+
+    def render(self, sizes: Iterable[tuple[int, int]]) -> None:
+        """Render the videos of every size not rendered yet, in one process per core (not measured)."""
+        todo = [size for size in dict.fromkeys(sizes) if size not in self._videos]
+        if not todo:
+            return
+        start = time.perf_counter()
+        jobs = []
+        for size in todo:
+            paths = [self.root / "videos" / size_name(size) / f"bench{number}_{size_name(size)}.mp4"
+                     for number in range(FILES_PER_SIZE)]
+            self._videos[size] = paths
+            # file k has the same seed at every size: same content and duration, scaled
+            jobs += [(path, self.seed + number, size) for number, path in enumerate(paths)]
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            futures = [pool.submit(render_bench_video, path, seed, size, self.settings.video_s, FPS)
+                       for path, seed, size in jobs]
+            for future in futures:
+                future.result()
+        say(f"rendered {len(jobs)} videos ({', '.join(map(size_name, todo))}) in {time.perf_counter() - start:.0f} s")
+
+    def videos(self, size: tuple[int, int]) -> list[Path]:
+        self.render([size])
+        return self._videos[size]
+
+    def index_of(self, size: tuple[int, int]) -> Path:
+        """An index of the videos of ``size``: the index section's, or one built now (not measured)."""
+        if size not in self.indexes:
+            path = self.root / f"index_{size_name(size)}.sqlite"
+            say(f"indexing the {size_name(size)} videos for the batch section")
+            checked(run_measured([provcheck("index", "add", *map(str, self.videos(size)), "--jobs", "2", "--quiet",
+                                            "--index", str(path))]), "index add")
+            self.indexes[size] = path
+        return self.indexes[size]
+
+
+# --- section: index -------------------------------------------------------------------------------------------
+
+
+def _probe(kind: str, groups: Sequence[Sequence[Path]]) -> tuple[Measured, list[dict[str, float]]]:
+    """Run a speed_tools probe in one process per group of files, all at once."""
+    measured = checked(run_measured([[sys.executable, str(TOOLS), kind, *map(str, group)] for group in groups]),
+                       f"{kind} probe")
+    return measured, [json.loads(out) for out in measured.stdouts]
+
+
+def _index_add(bench: Bench, files: Sequence[Path], jobs: int, name: str) -> tuple[Measured, dict[str, Any]]:
+    path = bench.root / f"{name}.sqlite"
+    measured = checked(run_measured([provcheck("index", "add", *map(str, files), "--jobs", str(jobs), "--json",
+                                               "--quiet", "--index", str(path))]), f"index add --jobs {jobs}")
+    added = json.loads(measured.stdouts[0])["added"]
+    if len(added) != len(files):
+        sys.exit(f"index add --jobs {jobs}: {len(added)} of {len(files)} files added")
+    return measured, index_info(path)
+
+
+def _row(run: str, processes: int, measured: Measured, baseline: Measured, info: dict[str, Any] | None, *,
+         decoded: int, video_s: float) -> dict[str, Any]:
+    """One row of the indexing table: a run measured against its decode-only baseline."""
+    return {
+        "run": run, "processes": processes, "wall_s": measured.wall_s, "cpu_s": measured.cpu_s,
+        "decoded_fps": decoded / measured.wall_s, "x_realtime": video_s / measured.wall_s,
+        "vs_decode": measured.wall_s / baseline.wall_s,
+        "max_rss_mb": measured.max_rss_mb, "tree_rss_mb": measured.tree_rss_mb,
+        "indexed_frames": None if info is None else info["frames"],
+        "index_bytes": None if info is None else info["size_bytes"],
+        "bytes_per_frame": None if info is None else info["size_bytes"] / info["frames"],
+    }
+
+
+def section_index(bench: Bench) -> dict[str, Any]:
+    """Indexing speed per frame size: decode-only baselines, index add --jobs 1 and 2, ingest stages."""
+    bench.render(SIZES)
+    results: dict[str, Any] = {}
+    for size in SIZES:
+        name = size_name(size)
+        files = bench.videos(size)
+        video_s = sum(video_seconds(path) for path in files)
+        say(f"index {name}: decode-only, 1 process")
+        decode1, probes = _probe("decode", [files])
+        decoded = int(probes[0]["frames"])
+        say(f"index {name}: decode-only, {FILES_PER_SIZE} processes")
+        decode2, _ = _probe("decode", [[path] for path in files])
+        say(f"index {name}: provcheck index add --jobs 1")
+        add1, info1 = _index_add(bench, files, 1, f"jobs1_{name}")
+        say(f"index {name}: provcheck index add --jobs 2")
+        add2, info2 = _index_add(bench, files, 2, f"jobs2_{name}")
+        if info1["frames"] != info2["frames"]:
+            sys.exit(f"{name}: --jobs 1 indexed {info1['frames']} frames, --jobs 2 {info2['frames']}")
+        bench.indexes[size] = bench.root / f"jobs1_{name}.sqlite"
+        say(f"index {name}: ingest stages in one process")
+        _, stages = _probe("stages", [files])
+
+        row = functools.partial(_row, decoded=decoded, video_s=video_s)
+        results[name] = {
+            "files": len(files), "video_s": video_s, "decoded_frames": decoded,
+            "video_bytes": sum(path.stat().st_size for path in files),
+            "rows": [
+                row("PyAV decode, every frame to RGB ndarray", 1, decode1, decode1, None),
+                row("PyAV decode, every frame to RGB ndarray", len(files), decode2, decode2, None),
+                row("`provcheck index add --jobs 1`", 1, add1, decode1, info1),
+                row("`provcheck index add --jobs 2`", len(files), add2, decode2, info2),
+            ],
+            "stages": {**stages[0], "index_add_jobs1_s": add1.wall_s},
+        }
+    return results
+
+
+def print_index(results: dict[str, Any]) -> None:
+    print(f"\n## index: {FILES_PER_SIZE} files a size, {FPS} fps; decode and index add are subprocesses, "
+          "timed from outside (start-up included)\n")
+    head = ("size", "run", "processes", "wall s", "CPU s", "decoded fr/s", "x realtime", "vs decode (same processes)",
+            "peak RSS MB, largest process", "peak RSS MB, tree sum", "indexed frames", "bytes / indexed frame")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, result in results.items():
+        for row in result["rows"]:
+            indexed = "-" if row["indexed_frames"] is None else str(row["indexed_frames"])
+            per_frame = "-" if row["bytes_per_frame"] is None else f"{row['bytes_per_frame'] / 1024:.0f} KiB"
+            print(f"| {name} | {row['run']} | {row['processes']} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} | "
+                  f"{row['decoded_fps']:.0f} | {row['x_realtime']:.1f} | {row['vs_decode']:.2f}x | "
+                  f"{row['max_rss_mb']:.0f} | {row['tree_rss_mb']:.0f} | {indexed} | {per_frame} |")
+    print("\nvideos: " + "; ".join(
+        f"{name}: {r['files']} files, {r['video_s']:.1f} s, {r['decoded_frames']} frames, "
+        f"{r['video_bytes'] / 2**20:.1f} MiB" for name, r in results.items()))
+    print("\nwhere indexing time goes: the ingest stages one after another in one process (no start-up, no "
+          "SQLite), against `index add --jobs 1`\n")
+    head = ("size", "decode + sample s", "ms / decoded frame", "kept frames", "hashes s", "SIFT + overlay s",
+            "ms / kept frame (hashes, SIFT)", "stages sum s", "index add --jobs 1 s", "rest s (start-up, storing)")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, result in results.items():
+        st = result["stages"]
+        total = st["sample_s"] + st["hashes_s"] + st["features_s"]
+        kept = st["kept"]
+        print(f"| {name} | {st['sample_s']:.2f} | {st['sample_s'] / result['decoded_frames'] * 1000:.1f} | {kept:.0f} | "
+              f"{st['hashes_s']:.2f} | {st['features_s']:.2f} | "
+              f"{st['hashes_s'] / kept * 1000:.0f}, {st['features_s'] / kept * 1000:.0f} | {total:.2f} | "
+              f"{st['index_add_jobs1_s']:.2f} | {st['index_add_jobs1_s'] - total:.2f} |")
+
+
+# --- section: batch -------------------------------------------------------------------------------------------
+
+CAPTIONS = ("Convoy leaves under foreign protection", "Drone footage shows the column at dawn",
+            "Exclusive: strike on the road north", "Vehicles spotted near the border crossing")
+
+
+def make_claims(videos: Sequence[Path], count: int, seed: int, folder: Path) -> list[Path]:
+    """``count`` claims from frames of ``videos`` (taking turns): every other one a whole frame, the rest a
+    crop of 30-70 % of the frame with a caption bar; JPEG. Frames are grabbed at random times."""
+    rng = np.random.default_rng([seed, 31])
+    folder.mkdir(parents=True, exist_ok=True)
+    per_video: dict[Path, list[int]] = {}
+    for number in range(count):
+        per_video.setdefault(videos[number % len(videos)], []).append(number)
+    made: dict[int, Path] = {}
+    for video, numbers in per_video.items():
+        length = video_seconds(video)
+        times = [float(rng.uniform(0.2, length - 0.2)) for _ in numbers]
+        for number, (image, _) in zip(numbers, extract_frames(video, times), strict=True):
+            if number % 2:
+                area = rng.uniform(0.3, 0.7)
+                w = h = float(np.sqrt(area))
+                box = (float(rng.uniform(0, 1 - w)), float(rng.uniform(0, 1 - h)), w, h)
+                image = add_caption_bar(crop(image, box), CAPTIONS[number % len(CAPTIONS)],
+                                        position="bottom" if number % 4 == 1 else "top")
+                kind = "crop_caption"
+            else:
+                kind = "frame"
+            path = folder / f"claim{number:03d}_{kind}_{video.stem}.jpg"
+            image.save(path, quality=90)
+            made[number] = path
+    return [made[number] for number in range(count)]
+
+
+def section_batch(bench: Bench) -> dict[str, Any]:
+    """Many claims in one ``match --json-lines`` call against one ``match --json`` call per claim."""
+    videos = bench.videos(BATCH_SIZE)
+    index_path = bench.index_of(BATCH_SIZE)
+    claims = make_claims(videos, bench.settings.claims, bench.seed, bench.root / "claims")
+    listing = bench.root / "claims.txt"
+    listing.write_text("".join(f"{path}\n" for path in claims), encoding="utf-8")
+    frames = index_info(index_path)["frames"]
+    say(f"batch: {len(claims)} claims in one `provcheck match --json-lines` call ({frames} indexed frames)")
+    one = checked(run_measured([provcheck("match", "--json-lines", "--quiet", "--index", str(index_path),
+                                          "--from-file", str(listing))]), "match --json-lines")
+    batch_results = [json.loads(line) for line in one.stdouts[0].splitlines() if line.strip()]
+    separate_walls, separate_cpu, separate_rss, separate_results = [], [], [], []
+    for number, claim in enumerate(claims, 1):
+        if number % 10 == 1:
+            say(f"batch: separate `provcheck match --json` calls, {number}/{len(claims)}")
+        measured = checked(run_measured([provcheck("match", "--json", "--quiet", "--index", str(index_path),
+                                                   str(claim))]), "match --json")
+        separate_walls.append(measured.wall_s)
+        separate_cpu.append(measured.cpu_s)
+        separate_rss.append(measured.max_rss_mb)
+        separate_results.extend(json.loads(measured.stdouts[0])["results"])
+
+    def strip(result: dict[str, Any]) -> dict[str, Any]:  # the per-line envelope is not part of the result
+        return {key: value for key, value in result.items() if key not in ("schema", "index")}
+
+    same_verdicts = [a["verdict"] == b["verdict"] for a, b in zip(batch_results, separate_results, strict=True)]
+    same_results = [strip(a) == strip(b) for a, b in zip(batch_results, separate_results, strict=True)]
+    verdicts = {verdict: sum(r["verdict"] == verdict for r in batch_results) for verdict in ("match", "possible", "none")}
+    own = sum(bool(r["matches"]) and r["matches"][0]["verdict"] == "match"
+              and Path(r["matches"][0]["source"]["path"]).stem in Path(r["query"]).stem for r in batch_results)
+    total_separate = sum(separate_walls)
+    return {
+        "size": size_name(BATCH_SIZE), "indexed_frames": frames, "claims": len(claims),
+        "claim_kinds": {"frame": sum("_frame_" in p.name for p in claims),
+                        "crop_caption": sum("_crop_caption_" in p.name for p in claims)},
+        "one_call": {"wall_s": one.wall_s, "cpu_s": one.cpu_s, "per_claim_s": one.wall_s / len(claims),
+                     "max_rss_mb": one.max_rss_mb},
+        "separate_calls": {"wall_s": total_separate, "cpu_s": sum(separate_cpu),
+                           "per_claim_s": total_separate / len(claims),
+                           "median_call_s": statistics.median(separate_walls), "min_call_s": min(separate_walls),
+                           "max_call_s": max(separate_walls), "max_rss_mb": max(separate_rss)},
+        "separate_vs_one": total_separate / one.wall_s,
+        "verdicts": verdicts, "matched_own_video": own,
+        "same_verdicts": sum(same_verdicts), "same_results": sum(same_results),
+    }
+
+
+def print_batch(result: dict[str, Any]) -> None:
+    one, sep, n = result["one_call"], result["separate_calls"], result["claims"]
+    kinds = result["claim_kinds"]
+    print(f"\n## batch: {n} claims ({kinds['frame']} whole frames, {kinds['crop_caption']} crops of 30-70 % with a "
+          f"caption bar, JPEG) against {result['indexed_frames']} indexed frames of {FILES_PER_SIZE} "
+          f"{result['size']} videos\n")
+    print("| run | processes | total wall s | CPU s | wall s / claim | median s / call | vs one call | "
+          "peak RSS MB, largest |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| one `provcheck match --json-lines` call | 1 | {one['wall_s']:.1f} | {one['cpu_s']:.1f} | "
+          f"{one['per_claim_s']:.2f} | {one['wall_s']:.1f} | 1.00x | {one['max_rss_mb']:.0f} |")
+    print(f"| one `provcheck match --json` call per claim | {n} | {sep['wall_s']:.1f} | {sep['cpu_s']:.1f} | "
+          f"{sep['per_claim_s']:.2f} | {sep['median_call_s']:.2f} | {result['separate_vs_one']:.2f}x | "
+          f"{sep['max_rss_mb']:.0f} |")
+    v = result["verdicts"]
+    print(f"\nverdicts (one call): {v['match']} match, {v['possible']} possible, {v['none']} none; "
+          f"{result['matched_own_video']}/{n} matched the video they were made from")
+    print(f"same verdict both ways: {result['same_verdicts']}/{n}; identical results (every field): "
+          f"{result['same_results']}/{n}")
+
+
+# Sections in the order they run: name -> (measure, print). A section measures into a JSON-ready dict.
+SECTIONS: dict[str, tuple[Callable[[Bench], Any], Callable[[Any], None]]] = {
+    "index": (section_index, print_index),
+    "batch": (section_batch, print_batch),
+}
+
+
+def machine() -> dict[str, Any]:
+    def first(path: str, key: str) -> str:
+        with open(path, encoding="utf-8") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith(key)), "?")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    import cv2
+
+    return {
+        "cpu": first("/proc/cpuinfo", "model name"), "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)), "ram": first("/proc/meminfo", "MemTotal"),
+        "load_avg_at_start": os.getloadavg(), "python": platform.python_version(), "av": av.__version__,
+        "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))), "opencv": cv2.__version__,
+        "numpy": np.__version__, "provcheck": __version__,
+        "commit": git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--", "provcheck")
+                                                        else ""),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=2017)
-    parser.add_argument("--quick", action="store_true", help="small corpus (CI)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="\n".join(__doc__.splitlines()[2:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK.video_s:g} s videos and {QUICK.claims} claims (under 2 minutes on 2 cores)")
+    parser.add_argument("--section", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run, of: {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--seed", type=int, default=2017, help="seed of the videos and claims (default 2017)")
+    parser.add_argument("--out", type=Path, help="also write the measured numbers to this JSON file")
+    parser.add_argument("--keep", type=Path, help="keep the videos, indexes and claims in this folder")
     args = parser.parse_args()
-    print(f"# provcheck {__version__} speed bench  seed={args.seed} quick={args.quick}")
-    print(f"# machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} "
-          f"python={platform.python_version()} av={av.__version__}")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        corpus = build_demo_corpus(root / "corpus", seed=args.seed, small=args.quick)
-        videos = [s for s in corpus.sources if s.kind == "video"]
-        rows = []
-        with Index(root / "index.sqlite") as index:
-            for source in videos:
-                start = time.perf_counter()
-                decoded, _ = decode_only(source.path)
-                decode_s = time.perf_counter() - start
-                start = time.perf_counter()
-                record = index.add(source.path, title=source.title)
-                index_s = time.perf_counter() - start
-                duration = record.duration_s or 0.0
-                rows.append((source.path.name, duration, decoded, record.frame_count, decode_s, index_s))
-            for source in corpus.sources:
-                if source.kind == "image":
-                    index.add(source.path, title=source.title)
-            query_times = []
-            index.match(corpus.claims[0].path)  # load the hash tables once
-            for claim in corpus.claims:
-                start = time.perf_counter()
-                index.match(claim.path)
-                query_times.append(time.perf_counter() - start)
-            frames_total = index.info().frames
-        store = SQLiteStore(root / "index.sqlite")
-        table = store.hash_table("phash")
-        store.close()
-        hasher = PHasher()
-        baseline_times = []
-        for claim in corpus.claims:
-            start = time.perf_counter()
-            pixels = np.asarray(load_image(claim.path), dtype=np.uint8)
-            int(np.argmin(hamming_distances(hasher.compute(pixels).packed, table.hashes)))
-            baseline_times.append(time.perf_counter() - start)
-        header = ("video", "length s", "decoded", "kept", "decode-only s", "index s", "x realtime", "decoded fr/s",
-                  "vs decode-only")
-        print("\n| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for name, duration, decoded, kept, decode_s, index_s in rows:
-            print(f"| {name} | {duration:.1f} | {decoded} | {kept} | {decode_s:.2f} | {index_s:.2f} | "
-                  f"{duration / index_s:.1f} | {decoded / index_s:.0f} | {index_s / decode_s:.2f}x |")
-        total_duration = sum(r[1] for r in rows)
-        total_decoded = sum(r[2] for r in rows)
-        total_decode_s = sum(r[4] for r in rows)
-        total_index_s = sum(r[5] for r in rows)
-        print(f"| **all** | {total_duration:.1f} | {total_decoded} | {sum(r[3] for r in rows)} | {total_decode_s:.2f} | "
-              f"{total_index_s:.2f} | {total_duration / total_index_s:.1f} | {total_decoded / total_index_s:.0f} | "
-              f"{total_index_s / total_decode_s:.2f}x |")
-        print(f"\nquery: {len(query_times)} claims against {frames_total} indexed frames\n")
-        print("| system | median ms | max ms | median vs pHash brute force |")
-        print("|---|---|---|---|")
-        baseline_median = statistics.median(baseline_times)
-        for name, times in (("provcheck match", query_times), ("pHash brute force (baseline)", baseline_times)):
-            median = statistics.median(times)
-            print(f"| {name} | {median * 1000:.1f} | {max(times) * 1000:.1f} | {median / baseline_median:.0f}x |")
-    sys.stdout.flush()
+    wanted = [name.strip() for name in args.section.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in SECTIONS]
+    if unknown or not wanted:
+        parser.error(f"unknown section {', '.join(unknown) or '(none)'}; choose from {', '.join(SECTIONS)}")
+    settings = QUICK if args.quick else FULL
+    host = machine()
+    start = time.perf_counter()
+    print(f"# provcheck {host['provcheck']} speed bench at {host['commit']}  seed={args.seed} quick={args.quick} "
+          f"sections={','.join(name for name in SECTIONS if name in wanted)}")
+    print(f"# machine: {host['cpu']}, {host['cores']} cores ({host['cores_usable']} usable), RAM {host['ram']}, "
+          f"load average at start {' '.join(f'{x:.2f}' for x in host['load_avg_at_start'])}")
+    print(f"# python {host['python']}, PyAV {host['av']} (libavcodec {host['ffmpeg']}), OpenCV {host['opencv']}, "
+          f"numpy {host['numpy']}; videos {settings.video_s:g} s each, claims {settings.claims}", flush=True)
+    scratch = tempfile.mkdtemp(prefix="provcheck-speed-") if args.keep is None else str(args.keep)
+    results: dict[str, Any] = {}
+    try:
+        bench = Bench(Path(scratch), settings, args.seed)
+        if "index" in wanted:  # render every size at once, so both cores render
+            bench.render([*SIZES, BATCH_SIZE] if "batch" in wanted else SIZES)
+        for name, (measure, show) in SECTIONS.items():
+            if name in wanted:
+                results[name] = measure(bench)
+                show(results[name])
+                sys.stdout.flush()
+    finally:
+        if args.keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    wall_s = time.perf_counter() - start
+    load_end = os.getloadavg()
+    print(f"\nbench wall time: {wall_s:.0f} s; load average at end {' '.join(f'{x:.2f}' for x in load_end)}")
+    if args.out is not None:
+        document = {"bench": "speed", "seed": args.seed, "quick": args.quick, "settings": dataclasses.asdict(settings),
+                    "files_per_size": FILES_PER_SIZE, "fps": FPS, "machine": host, "wall_s": wall_s,
+                    "load_avg_at_end": load_end,
+                    "sections": results}
+        args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
