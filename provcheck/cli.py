@@ -137,8 +137,8 @@ def index() -> None:
               help="Video sampling rate, frames per second (scene cuts are always added).")
 @click.option("--replace", is_flag=True, help="Re-index files that are already in the index.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Files read at once, each in its own worker process (default: the number of cores; "
-              "1 reads them one by one in this process).")
+              help="Worker processes reading files, one file each, or time segments of a long video when "
+              "there are fewer files than workers (default: the number of cores; 1 reads everything in this process).")
 @allow_private_option
 @index_option
 @output_options
