@@ -2,8 +2,9 @@
 
 What :class:`provcheck.api.Index` stores for a source (hashes, local features,
 overlay flags of every sampled frame) is computed here, in this process or in a pool
-of worker processes, one file per task; the index itself is written by the caller
-alone, one transaction per source.
+of worker processes, one file per task or, when workers would otherwise be idle, one
+time segment of a long video per task, joined here into exactly what one pass gives;
+the index itself is written by the caller alone, one transaction per source.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract
 from .hashing import HASHERS
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, image_frame, probe_video, sample_video
 from .media.video import (
-    _MAX_DECODED_FRAMES,
     SamplerState,
     SegmentEnds,
     SplitError,
     VideoInfo,
     VideoSegment,
-    _check_complete,
+    check_joined,
     joined_state,
     overlap_agrees,
     plan_segments,
@@ -163,11 +163,7 @@ def join_segments(path: Path, fps: float, info: VideoInfo, segments: list[VideoS
             after = part.ends.final_state
         joined.append(part)
         state = after
-    decoded = sum(part.ends.decoded for part in joined)
-    if decoded >= _MAX_DECODED_FRAMES:
-        raise SplitError(f"{path}: too many frames")
-    last_time_s = next((part.ends.last_time_s for part in reversed(joined) if part.ends.last_time_s is not None), None)
-    _check_complete(path, info, decoded, last_time_s)
+    check_joined(path, info, [part.ends for part in joined])
     overlay = OverlayDetector()
     records = []
     offset = 0
@@ -384,6 +380,7 @@ class WorkerPool:
         self._executor: ProcessPoolExecutor | None = None
         self._tasks: dict[int, _Task] = {}
         self._next_ticket = 0
+        self._waiting_raised = False
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -433,7 +430,11 @@ class WorkerPool:
             except TimeoutError:
                 if future.done():  # the task itself raised TimeoutError
                     raise
-                self.waiting()
+                try:
+                    self.waiting()
+                except BaseException:  # the caller's own error: never taken for a failed segment
+                    self._waiting_raised = True
+                    raise
 
     def submit(self, prepared: Prepared, segments: list[VideoSegment] | None = None) -> int:
         """Start reading a file (in time ``segments`` if given: then ``prepared.probe`` is set); returns its ticket."""
@@ -468,6 +469,8 @@ class WorkerPool:
         except BrokenProcessPool:
             raise
         except Exception:  # a segment failed, or they do not join exactly: one pass, which names any error
+            if self._waiting_raised:
+                raise
             self._tasks[ticket] = self._run(task.prepared)
             return self._collect(ticket)
 

@@ -162,3 +162,24 @@ def test_a_truncated_video_split_in_segments_fails_as_in_one_pass(
         with Index(tmp_path / f"jobs{jobs}.sqlite") as index:
             (outcomes[jobs],) = index.add_many([cut], jobs=jobs)
     assert isinstance(outcomes[1], FailedFile) and outcomes[1] == outcomes[2]
+
+
+def test_an_error_raised_by_the_progress_callback_is_not_taken_for_a_failed_segment(
+    tmp_path: Path, moving_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's error stops the batch at once; it does not send the video to be read again in one pass."""
+    monkeypatch.setattr(provcheck.ingest, "MIN_SEGMENT_S", 2.0)
+
+    class Stop(Exception):
+        pass
+
+    calls: list[AddProgress] = []
+
+    def stop(state: AddProgress) -> None:
+        calls.append(state)
+        if len(calls) == 2:  # the first report is the start; the second comes while the workers read
+            raise Stop
+
+    with Index(tmp_path / "index.sqlite") as index, pytest.raises(Stop):
+        index.add_many([moving_clip], jobs=2, progress=stop)
+    assert len(calls) == 2

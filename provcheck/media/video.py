@@ -637,6 +637,20 @@ def _decode_segment(
                             tuple(tail)))
 
 
+def check_joined(path: Path, info: VideoInfo, segments: list[SegmentEnds]) -> None:
+    """The checks one pass makes over the whole video, made on its joined segments.
+
+    Raises:
+        SplitError: more frames than one pass accepts (one pass then says so itself).
+        MediaError: no frames, or the video stops well before its declared duration (truncated).
+    """
+    decoded = sum(ends.decoded for ends in segments)
+    if decoded >= _MAX_DECODED_FRAMES:
+        raise SplitError(f"{path}: too many frames")
+    last_time_s = next((ends.last_time_s for ends in reversed(segments) if ends.last_time_s is not None), None)
+    _check_complete(path, info, decoded, last_time_s)
+
+
 def overlap_agrees(before: SegmentEnds, after: SegmentEnds) -> bool:
     """Whether the frames a segment decoded after its seek are those the segment before it decoded past its end."""
     overlap = min(len(before.tail), len(after.head))
