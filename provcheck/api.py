@@ -40,6 +40,7 @@ from .ingest import (
     iter_media_files,
     read_content,
     refuse_duplicate,
+    segments_for,
 )
 from .match import Assessment, MatchEngine, MatchSettings
 from .media import (
@@ -47,6 +48,7 @@ from .media import (
     Frame,
     image_frame,
     media_kind,
+    probe_video,
     sha256_file,
 )
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
@@ -98,6 +100,44 @@ def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Fra
         pixels = np.asarray(Image.fromarray(frame.pixels).resize(size, Image.Resampling.BOX), dtype=np.uint8)
         frame = Frame(pixels, frame.source, frame.index, frame.time_s)
     return frame
+
+
+class _Tally:
+    """What :meth:`Index.iter_add` reports to its ``progress`` callback: files and frames done, and reading under way."""
+
+    def __init__(self, files_total: int, progress: Callable[[AddProgress], None] | None) -> None:
+        self.progress = progress
+        self.files_total = files_total
+        self.files_done = 0
+        self.frames = 0
+        self.video_done_s = 0.0  # seconds of the videos finished
+        self.pool: WorkerPool | None = None
+        self.slots: deque[Slot] = deque()  # the files submitted and not yet written
+        self._here = (0.0, 0.0)  # (seconds read, seconds to read) of the file read in this process
+
+    def reading_here(self, done_s: float, total_s: float) -> None:
+        """Progress callback of a file read in this process."""
+        self._here = (done_s, total_s)
+        self.report()
+
+    def finished(self, outcome: AddOutcome) -> None:
+        self.files_done += 1
+        self._here = (0.0, 0.0)
+        if isinstance(outcome, SourceRecord):
+            self.frames += outcome.frame_count
+            self.video_done_s += outcome.duration_s or 0.0
+        self.report()
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        reads = [self._here]
+        if self.pool is not None:
+            reads += [self.pool.read(slot.ticket) for slot in self.slots if slot.ticket is not None]
+        share = sum(done / total for done, total in reads if total > 0)
+        files_read = min(float(self.files_total), self.files_done + share)
+        video_s = self.video_done_s + sum(done for done, _ in reads)
+        self.progress(AddProgress(self.files_done, self.files_total, self.frames, files_read, video_s))
 
 
 class Index:
@@ -232,21 +272,26 @@ class Index:
         """Add several files or URLs, yielding each one's outcome, in the order given, once it is written.
 
         Decoding and fingerprinting (the costly part) run in ``jobs`` worker processes,
-        one file per task. This process sniffs and hashes each file first (a file
-        already indexed is skipped without being read), downloads URLs, and alone
+        one file per task; when fewer files are left than workers, a video of at least
+        twice :data:`~provcheck.ingest.MIN_SEGMENT_S` is read in time segments by
+        several workers at once, joined into exactly what one pass gives. This process
+        sniffs and hashes each file first (a file already indexed is skipped without
+        being read), downloads URLs, and alone
         writes each source to the index, each in its own transaction, in the order the
         files were given: ids and outcomes are those of adding the files one by one
         with :meth:`add`. At most ``jobs + 1`` files are read ahead of the one being
         written, so memory stays bounded. A file that cannot be read is a
-        :class:`FailedFile` and the others carry on. With ``jobs=1`` everything runs
-        in this process.
+        :class:`FailedFile` and the others carry on. With ``jobs=1``, or for a single
+        file that is not split, everything runs in this process.
 
         Args:
             paths: media files or http(s) URLs (not folders: see :func:`iter_media_files`).
             jobs: worker processes (at least 1); default the number of cores.
             title: as for :meth:`add`, and so are ``url``, ``published``, ``notes``,
                 ``fps``, ``replace`` and ``fetch_policy``: the same for every file.
-            progress: called with an :class:`AddProgress` at the start and after each file.
+            progress: called with an :class:`AddProgress` at the start, after each file,
+                and while files are read (every kept frame in this process, every
+                quarter second while waiting for workers).
 
         Yields:
             The stored source, or a :class:`SkippedFile` or :class:`FailedFile`.
@@ -263,9 +308,12 @@ class Index:
         policy = fetch_policy or FetchPolicy()
         files = [os.fspath(path) for path in paths]
         self._open(create=True)
-        pool = WorkerPool(workers) if workers > 1 and len(files) > 1 else None
+        tally = _Tally(len(files), progress)
+        # the pool's processes start with the first file handed over
+        pool = WorkerPool(workers, waiting=tally.report if progress is not None else None) if workers > 1 else None
+        tally.pool = pool
         try:
-            yield from self._written(files, details, policy, pool, workers, progress)
+            yield from self._written(files, details, policy, pool, workers, tally)
             self._keep_shortlist()
         finally:
             if pool is not None:
@@ -273,25 +321,24 @@ class Index:
 
     def _written(
         self, files: list[str], details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, workers: int,
-        progress: Callable[[AddProgress], None] | None,
+        tally: _Tally,
     ) -> Iterator[AddOutcome]:
         """Submit files as workers free up (at most ``workers + READ_AHEAD_FILES`` ahead); write each in order."""
         slots: deque[Slot] = deque()
+        tally.slots = slots
         digests: set[str] = set()  # files of this batch: a second copy waits for the first to be written
-        done = frames = 0
-        if progress is not None:
-            progress(AddProgress(0, len(files), 0))
+        tally.report()
         try:
             position = 0
             while position < len(files) or slots:
                 while position < len(files) and len(slots) < workers + READ_AHEAD_FILES:
-                    slots.append(self._submit(files[position], details, policy, pool, digests))
+                    # fewer files left than workers: a long video is read in time segments by several
+                    share = max(1, workers // (len(files) - position))
+                    slots.append(self._submit(files[position], details, policy, pool, digests, share, len(files) > 1))
                     position += 1
-                outcome = self._settle(slots.popleft(), pool)
-                done += 1
-                frames += outcome.frame_count if isinstance(outcome, SourceRecord) else 0
-                if progress is not None:
-                    progress(AddProgress(done, len(files), frames))
+                outcome = self._settle(slots[0], pool, tally)  # left in place: its progress counts while it is read
+                slots.popleft()
+                tally.finished(outcome)
                 yield outcome
         finally:
             for slot in slots:  # stopped early: nothing more is written, and downloads are not kept
@@ -299,9 +346,15 @@ class Index:
                     slot.prepared.path.unlink(missing_ok=True)
 
     def _submit(
-        self, file: str, details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, digests: set[str]
+        self, file: str, details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, digests: set[str],
+        share: int = 1, batch: bool = True,
     ) -> Slot:
-        """Prepare one file of a batch and hand its reading to a worker (unless a copy of it is being read)."""
+        """Prepare one file of a batch and hand its reading to workers (unless a copy of it is being read).
+
+        A video is cut into up to ``share`` time segments, one a worker. A file read
+        whole and alone (``batch`` false) is read in this process: starting a worker
+        would only add its start-up time.
+        """
         slot = Slot(file)
         try:
             slot.prepared = self._prepare(file, details, policy)
@@ -311,10 +364,19 @@ class Index:
         copy = slot.prepared.digest in digests and not details.replace
         digests.add(slot.prepared.digest)
         if pool is not None and not copy:
-            slot.ticket = pool.submit(slot.prepared)
+            segments = None
+            if share > 1 and slot.prepared.kind == "video":
+                try:
+                    slot.prepared = dataclasses.replace(slot.prepared, probe=probe_video(slot.prepared.path))
+                except MediaError:
+                    pass  # reading it says why
+                if slot.prepared.probe is not None:
+                    segments = segments_for(slot.prepared.path, slot.prepared.probe, share)
+            if segments is not None or batch:
+                slot.ticket = pool.submit(slot.prepared, segments)
         return slot
 
-    def _settle(self, slot: Slot, pool: WorkerPool | None) -> AddOutcome:
+    def _settle(self, slot: Slot, pool: WorkerPool | None, tally: _Tally | None = None) -> AddOutcome:
         """Wait for one file's fingerprints and write them: what adding it came to."""
         if slot.outcome is not None:
             return slot.outcome
@@ -326,7 +388,8 @@ class Index:
                 # written in file order, so the index is as adding the files one by one leaves it
                 refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
                 if slot.ticket is None or pool is None:
-                    content = read_content(prepared.path, prepared.kind, prepared.details.fps)
+                    reading = None if tally is None or tally.progress is None else tally.reading_here
+                    content = read_content(prepared.path, prepared.kind, prepared.details.fps, reading, prepared.probe)
                 else:
                     content = pool.result(slot.ticket)
                 return self._store_source(prepared, content)

@@ -10,12 +10,11 @@ start without loading them; ``tests/test_cli.py`` checks it.
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -37,13 +36,15 @@ from .paths import default_index_path
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from .api import Index, SourceRecord
+    from .api import AddProgress, Index
     from .fetch import FetchPolicy
     from .report import AddOutcome
     from .results import ClaimResult
 
 #: Carriage return and ANSI erase-line: a message written over a progress bar (only drawn on a terminal).
 _CLEAR_LINE = "\r\033[K"
+#: Steps of the indexing bar per file: it moves within a file as its video is read.
+_BAR_STEPS_PER_FILE = 1000
 
 
 def _one_line(message: str) -> str:
@@ -87,35 +88,6 @@ class ProvcheckGroup(click.Group):
             )
             sys.exit(ExitCode.INPUT_ERROR)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
-
-
-@contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[Callable[[float, float], None] | None]:
-    """A progress bar on stderr, hidden with --quiet or when stderr is not a terminal.
-
-    The bar is drawn from the first report that knows the total (the video's duration,
-    which the API reads when it probes the file), so the file is not probed here too.
-    """
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    with ExitStack() as stack:
-        advance: Callable[[int], None] | None = None
-        position = 0
-
-        def update(done: float, total: float) -> None:
-            nonlocal advance, position
-            if advance is None:
-                if total <= 0:
-                    return
-                bar = click.progressbar(length=int(total * 10), label=label, file=sys.stderr)
-                advance = stack.enter_context(bar).update
-            step = int(done * 10) - position
-            if step > 0:
-                advance(step)
-                position += step
-
-        yield update
 
 
 def _index(path: Path | None) -> Index:
@@ -165,8 +137,8 @@ def index() -> None:
               help="Video sampling rate, frames per second (scene cuts are always added).")
 @click.option("--replace", is_flag=True, help="Re-index files that are already in the index.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Files read at once, each in its own worker process (default: the number of cores; "
-              "1 reads them one by one in this process).")
+              help="Worker processes reading files, one file each, or time segments of a long video when "
+              "there are fewer files than workers (default: the number of cores; 1 reads everything in this process).")
 @allow_private_option
 @index_option
 @output_options
@@ -212,19 +184,11 @@ def index_add(
         raise click.BadParameter(str(exc), param_hint="--published") from exc
     files = _media_files(paths, quiet)
     many = len(files) > 1
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with _index(index_path) as store:
-        if workers > 1 and many:
-            outcomes = _add_in_parallel(
-                store, files, as_json, quiet, jobs=workers, title=title, url=url, published=published, notes=notes,
-                fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
-            )
-        else:
-            add = functools.partial(
-                store.add, title=None if many and title is None else title, url=url, published=published,
-                notes=notes, fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
-            )
-            outcomes = [_add_one(add, file, as_json, quiet) for file in files]
+        outcomes = _add_files(
+            store, files, as_json, quiet, jobs=jobs, title=title, url=url, published=published, notes=notes,
+            fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
+        )
     if as_json:
         click.echo(report.add_json(outcomes, str(store.path)))
     if many and not quiet:
@@ -251,22 +215,6 @@ def _media_files(paths: Sequence[str], quiet: bool) -> list[str]:
     return files
 
 
-def _add_one(add: Callable[..., SourceRecord], file: str, as_json: bool, quiet: bool) -> AddOutcome:
-    """Add one file, saying so (or why not); a failure of this file is returned, an index error raised."""
-    from .api import add_failure
-    from .fetch import is_url
-
-    try:
-        with _progress(f"indexing {Path(file).name}", quiet or is_url(file)) as progress:
-            record = add(file, progress=progress)
-    except Exception as exc:
-        outcome: AddOutcome = add_failure(str(file), exc)  # raises an index error or an unexpected one again
-    else:
-        outcome = record
-    _say_added(outcome, as_json, quiet)
-    return outcome
-
-
 def _say_added(outcome: AddOutcome, as_json: bool, quiet: bool, over_bar: bool = False) -> None:
     """Print what adding one file came to: its line on stdout, or why it was skipped or failed on stderr."""
     from . import report
@@ -283,22 +231,36 @@ def _say_added(outcome: AddOutcome, as_json: bool, quiet: bool, over_bar: bool =
         click.echo(report.added_text(outcome))
 
 
-def _add_in_parallel(store: Index, files: list[str], as_json: bool, quiet: bool, **options: Any) -> list[AddOutcome]:
-    """Add files through ``Index.iter_add`` (worker processes), printing each outcome in order, with one bar."""
-    from .api import AddProgress
+def _add_progress_text(state: AddProgress, elapsed_s: float) -> str:
+    """What the indexing bar shows beside itself: files and frames done, and the speed."""
+    shown = f"{state.files_done}/{state.files_total} files, {state.frames} frames"
+    if state.video_s > 0 and elapsed_s > 0:
+        shown += f", {state.video_s / elapsed_s:.1f}x realtime"
+    return shown
+
+
+def _add_files(store: Index, files: list[str], as_json: bool, quiet: bool, **options: Any) -> list[AddOutcome]:
+    """Add files through ``Index.iter_add``, printing each outcome in order, under one progress bar.
+
+    The bar (on stderr, only on a terminal and without --quiet) covers the whole job:
+    it moves by the seconds of video read within each file, and shows the files and
+    frames done, the speed as a multiple of real time, and click's ETA.
+    """
 
     outcomes: list[AddOutcome] = []
     bar = not quiet and _stderr_is_terminal()
     with ExitStack() as stack:
         update: Callable[[AddProgress], None] | None = None
         if bar:
-            drawn: ProgressBar[int] = stack.enter_context(click.progressbar(
-                length=len(files), label="indexing", file=sys.stderr,
-                item_show_func=lambda frames: None if frames is None else f"{frames} frames",
+            drawn: ProgressBar[str] = stack.enter_context(click.progressbar(
+                length=len(files) * _BAR_STEPS_PER_FILE, label="indexing", file=sys.stderr, show_eta=True,
+                item_show_func=lambda shown: shown,
             ))
+            started = time.monotonic()
 
             def update(state: AddProgress) -> None:
-                drawn.update(state.files_done - drawn.pos, state.frames)
+                shown = _add_progress_text(state, time.monotonic() - started)
+                drawn.update(max(0, int(state.files_read * _BAR_STEPS_PER_FILE) - drawn.pos), shown)
 
         for outcome in store.iter_add(files, progress=update, **options):
             _say_added(outcome, as_json, quiet, over_bar=bar)

@@ -214,6 +214,15 @@ OVERLAY_MAX_SHARE = 0.3
 OVERLAY_DILATE_PX = 2
 
 
+def overlay_thumbnail(pixels: RGBArray) -> NDArray[np.uint8]:
+    """The small grey frame :class:`OverlayDetector` keeps statistics of (computed where the frame is decoded)."""
+    height, width = pixels.shape[:2]
+    out_height = max(1, round(height * _OVERLAY_WIDTH / max(width, 1)))
+    grey = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (_OVERLAY_WIDTH, out_height), interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.uint8)
+
+
 class OverlayDetector:
     """Finds overlays burned into every frame of a video (HUD, logo) from running pixel statistics.
 
@@ -230,21 +239,23 @@ class OverlayDetector:
 
     def update(self, pixels: RGBArray) -> None:
         height, width = pixels.shape[:2]
+        self.add(overlay_thumbnail(pixels), (width, height))
+
+    def add(self, small: NDArray[np.uint8], size: tuple[int, int]) -> None:
+        """Feed one frame's :func:`overlay_thumbnail`, ``size`` being the frame's (width, height)."""
         if self._size is None:
-            self._size = (width, height)
-        elif self._size != (width, height):
+            self._size = size
+        elif self._size != size:
             return  # a size change mid-stream: keep the statistics of the first size
-        out_height = max(1, round(height * _OVERLAY_WIDTH / max(width, 1)))
-        grey = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
-        small = cv2.resize(grey, (_OVERLAY_WIDTH, out_height), interpolation=cv2.INTER_AREA).astype(np.float64)
+        values = small.astype(np.float64)
         self._count += 1
         if self._mean is None or self._m2 is None:
-            self._mean = small
-            self._m2 = np.zeros_like(small)
+            self._mean = values
+            self._m2 = np.zeros_like(values)
             return
-        delta = small - self._mean
+        delta = values - self._mean
         self._mean = self._mean + delta / self._count
-        self._m2 = self._m2 + delta * (small - self._mean)
+        self._m2 = self._m2 + delta * (values - self._mean)
 
     def mask(self) -> NDArray[np.bool_] | None:
         """The static-overlay mask at the overlay width, or None when there is none to trust."""

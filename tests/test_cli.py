@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from conftest import frame_at, texture, write_still
 
 from provcheck import Index, __version__
-from provcheck.cli import cli
+from provcheck.api import AddProgress
+from provcheck.cli import _add_progress_text, cli
 from provcheck.errors import ExitCode
 
 
@@ -416,6 +417,30 @@ def test_progress_bar_over_claims_on_a_terminal_only(monkeypatch: pytest.MonkeyP
     assert run("match", claim, "--index", built_index, "--json")[2] == ""  # one claim: no bar
     monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: False)
     assert run("match", unrelated, claim, "--index", built_index, "--json")[2] == ""
+
+
+def test_index_add_progress_bar_on_stderr_on_a_terminal_only(tmp_path: Path, pan_clip: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def add(*extra: str) -> tuple[int, str, str]:
+        index = tmp_path / f"index{len(list(tmp_path.iterdir()))}.sqlite"
+        result = CliRunner().invoke(cli, ["index", "add", str(pan_clip), "--index", str(index), "--jobs", "1",
+                                          *extra], catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: True)
+    code, out, err = add()
+    assert code == 0 and "pan.mp4" in out and "indexing" not in out
+    assert "indexing" in err  # click draws the rest only on a real terminal
+    assert add("--quiet")[2] == ""
+    monkeypatch.setattr("provcheck.cli._stderr_is_terminal", lambda: False)
+    code, out, err = add()
+    assert code == 0 and "pan.mp4" in out and err == ""
+
+
+def test_index_add_progress_text_names_files_frames_and_speed() -> None:
+    state = AddProgress(files_done=1, files_total=3, frames=40, files_read=1.5, video_s=30.0)
+    assert _add_progress_text(state, 2.0) == "1/3 files, 40 frames, 15.0x realtime"
+    assert _add_progress_text(AddProgress(0, 3, 0), 0.0) == "0/3 files, 0 frames"
 
 
 # --- URLs -----------------------------------------------------------------------------

@@ -59,7 +59,12 @@ def test_two_workers_write_the_index_one_writes(tmp_path: Path, batch: list[Path
 
         with Index(tmp_path / f"jobs{jobs}.sqlite") as index:
             outcomes[jobs] = index.add_many(batch, jobs=jobs, title=None, published="2016-06-30", progress=seen)
-        assert [(state.files_done, state.files_total) for state in reports] == [(n, 6) for n in range(7)]
+        # one report at the start and after each file, and more while files are read
+        finished = [(state.files_done, state.files_total) for state in reports]
+        assert sorted(set(finished)) == [(n, 6) for n in range(7)] and finished == sorted(finished)
+        assert all(state.files_done <= state.files_read <= state.files_total for state in reports)
+        assert reports[-1].files_read == 6 and reports[-1].video_s == pytest.approx(
+            sum(o.duration_s or 0.0 for o in outcomes[jobs] if isinstance(o, SourceRecord)))
         assert reports[-1].frames == sum(o.frame_count for o in outcomes[jobs] if isinstance(o, SourceRecord))
     assert workers_seen[1] == 0 and workers_seen[2] > 0  # jobs=2 really ran worker processes
     first, second = dump(tmp_path / "jobs1.sqlite"), dump(tmp_path / "jobs2.sqlite")

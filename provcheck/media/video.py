@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 import av.container
 import av.error
+import av.video.reformatter
 import av.video.stream
 import numpy as np
 from numpy.typing import NDArray
@@ -186,8 +187,14 @@ def upright_pixels(frame: av.VideoFrame, format: str = "rgb24") -> NDArray[np.ui
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
-def _thumbnail(frame: av.VideoFrame) -> NDArray[np.float32]:
-    grey = frame.reformat(width=_THUMB_SIZE[0], height=_THUMB_SIZE[1], format="gray")
+def _thumbnail(frame: av.VideoFrame, reformatter: av.video.reformatter.VideoReformatter) -> NDArray[np.float32]:
+    """The 64x36 grey thumbnail of a decoded frame.
+
+    One reformatter is kept for the whole video: ``frame.reformat`` builds a new
+    swscale context for every frame (1.9 ms a 720p frame against 0.5 ms reused,
+    with identical pixels), and every decoded frame gets a thumbnail.
+    """
+    grey = reformatter.reformat(frame, width=_THUMB_SIZE[0], height=_THUMB_SIZE[1], format="gray")
     return grey.to_ndarray().astype(np.float32)
 
 
@@ -244,7 +251,21 @@ def sample_video(
             progress(time_s)
 
 
-class _Sampler:
+@dataclass(frozen=True)
+class SamplerState:
+    """Everything the sampler remembers between two decoded frames.
+
+    ``next_sample_s`` is the next periodic sample time (None before the first frame),
+    ``previous_thumb`` the previous frame's thumbnail (for scene cuts) and
+    ``kept_thumb`` the last kept frame's (for near-duplicates).
+    """
+
+    next_sample_s: float | None = None
+    previous_thumb: NDArray[np.float32] | None = None
+    kept_thumb: NDArray[np.float32] | None = None
+
+
+class Sampler:
     """Which decoded frames :func:`sample_video` keeps, fed every frame's thumbnail in order.
 
     A frame is kept when it is the first at or after the next periodic sample time, or
@@ -252,13 +273,19 @@ class _Sampler:
     frame (a static shot) is dropped.
     """
 
-    def __init__(self, period_s: float, scene_cut_diff: float, near_duplicate_diff: float) -> None:
+    def __init__(self, period_s: float, scene_cut_diff: float, near_duplicate_diff: float,
+                 state: SamplerState | None = None) -> None:
         self._period_s = period_s
         self._scene_cut_diff = scene_cut_diff
         self._near_duplicate_diff = near_duplicate_diff
-        self._next_sample_s: float | None = None
-        self._previous_thumb: NDArray[np.float32] | None = None
-        self._kept_thumb: NDArray[np.float32] | None = None
+        start = state or SamplerState()
+        self._next_sample_s: float | None = start.next_sample_s
+        self._previous_thumb: NDArray[np.float32] | None = start.previous_thumb
+        self._kept_thumb: NDArray[np.float32] | None = start.kept_thumb
+
+    def state(self) -> SamplerState:
+        """What the sampler remembers now (to carry on from it, or compare with another)."""
+        return SamplerState(self._next_sample_s, self._previous_thumb, self._kept_thumb)
 
     def keep(self, thumb: NDArray[np.float32], time_s: float) -> bool:
         """Whether the frame at ``time_s`` with this thumbnail is kept."""
@@ -314,13 +341,14 @@ def _decode_samples(
     """
     decoded = 0
     last_time_s: float | None = None
-    sampler = _Sampler(period_s, scene_cut_diff, near_duplicate_diff)
+    sampler = Sampler(period_s, scene_cut_diff, near_duplicate_diff)
     try:
         with _open_container(path) as container:
             stream = _video_stream(container)
             if stream is None:
                 raise _no_video_stream(path, container)
             stream.thread_type = "AUTO"
+            reformatter = av.video.reformatter.VideoReformatter()
             frames = container.decode(stream)
             while True:
                 try:
@@ -328,7 +356,7 @@ def _decode_samples(
                 except StopIteration:
                     break
                 time_s = _checked_time(path, frame, decoded, info.frame_rate)
-                if sampler.keep(_thumbnail(frame), time_s):
+                if sampler.keep(_thumbnail(frame, reformatter), time_s):
                     yield decoded, time_s, upright_pixels(frame)
                 last_time_s = time_s
                 decoded += 1
@@ -353,3 +381,313 @@ def _check_complete(path: Path, info: VideoInfo, decoded: int, last_time_s: floa
             raise MediaError(
                 f"{path}: video is truncated (decoding stopped at {last_time_s:.1f} s of {info.duration_s:.1f} s)"
             )
+
+
+# -- reading one video in time segments ------------------------------------------------
+#
+# A long video can be read by several worker processes at once, each decoding one
+# time segment that starts at a keyframe. The result must be exactly the one pass of
+# sample_video: the same frames kept, with the same numbers, times and pixels. Every
+# segment after the first starts from a *guessed* sampler state (the periodic sample
+# grid recomputed from the first frame's time; no previous or kept thumbnail) and
+# records what it needs to be checked against the true state, which is only known
+# once the segment before it has been read: the caller (provcheck.ingest) replays the
+# segment's first frames with the true state and reads the segment again with it if
+# any decision would differ (a static shot across the boundary), or reads the whole
+# video in one pass if a segment could not be read exactly (no timestamps, timestamps
+# out of order, a keyframe that does not start where the container says).
+
+#: Frames past a segment's end whose thumbnails the segment records, and frames from a
+#: segment's start that the next one records: they must agree, or decoding after the
+#: seek did not give the pixels one pass gives.
+SEGMENT_OVERLAP_FRAMES = 4
+
+
+class SplitError(Exception):
+    """A video cannot be read in segments exactly; read it in one pass."""
+
+
+@dataclass(frozen=True)
+class VideoSegment:
+    """The frames of a video whose timestamps lie in ``[start_pts, end_pts)`` (stream time base).
+
+    ``start_pts`` is a keyframe's timestamp (None: from the first frame), ``end_pts``
+    the next segment's (None: to the end). ``first_time_s`` is the video's first
+    frame's time (the sampling grid starts there); ``start_s`` and ``end_s`` are the
+    bounds in seconds, for progress.
+    """
+
+    start_pts: int | None
+    end_pts: int | None
+    start_s: float
+    end_s: float | None
+    first_time_s: float
+    #: The keyframe before ``start_pts``: decoding starts there so that the frame just
+    #: before the segment (a scene cut is often at a keyframe) is known.
+    warmup_pts: int | None = None
+
+
+@dataclass(frozen=True)
+class SegmentEnds:
+    """What the caller needs to join a read segment to its neighbours exactly.
+
+    Attributes:
+        decoded: frames decoded in the segment (frame numbers in it start at 0).
+        last_time_s: the time of its last frame.
+        start_state: the sampler state the segment started from (guessed unless given).
+        guessed: whether ``start_state`` was guessed.
+        final_state: the sampler state after its last frame.
+        prefix: (time, thumbnail) of its frames up to and including the first one it
+            kept (all of them if it kept none): what a replay from the true state needs.
+        head: (pts, thumbnail) of its first frames.
+        tail: (pts, thumbnail) of the first frames after its end.
+    """
+
+    decoded: int
+    last_time_s: float | None
+    start_state: SamplerState
+    guessed: bool
+    final_state: SamplerState
+    prefix: tuple[tuple[float, NDArray[np.float32]], ...]
+    head: tuple[tuple[int, NDArray[np.float32]], ...]
+    tail: tuple[tuple[int, NDArray[np.float32]], ...]
+
+
+def plan_segments(path: Path, info: VideoInfo, count: int) -> list[VideoSegment]:
+    """Cut a video into up to ``count`` segments of about equal duration, each starting at a keyframe.
+
+    Looks up the keyframes by seeking (no decoding but the first frame). Fewer
+    segments come back when keyframes are sparse, and one when the video has no
+    duration, no timestamps or cannot be sought.
+    """
+    duration_s = info.duration_s or 0.0
+    try:
+        with _open_container(path) as container:
+            stream = _video_stream(container)
+            if stream is None or stream.time_base is None:
+                raise SplitError("no video stream with a time base")
+            first = next(iter(container.decode(stream)), None)
+            if first is None or first.pts is None or first.time is None:
+                raise SplitError("no first frame with a timestamp")
+            first_time_s = float(first.time)
+            time_base = stream.time_base
+            starts: list[int] = []
+            warmups: list[int] = []
+            for number in range(1, count if duration_s > 0 else 1):
+                target = first.pts + int(duration_s * number / count / time_base)
+                start = _keyframe_at_or_before(container, stream, target)
+                if start is None:
+                    break
+                if start > first.pts and (not starts or start > starts[-1]):
+                    warmup = _keyframe_at_or_before(container, stream, start - 1)
+                    starts.append(start)
+                    warmups.append(warmup if warmup is not None and warmup < start else first.pts)
+    except Exception:  # any trouble finding keyframes: one pass, which reports real errors itself
+        starts, warmups, first_time_s, time_base = [], [], 0.0, None
+    if not starts or time_base is None:
+        return [VideoSegment(None, None, 0.0, None, first_time_s)]
+    bounds: list[int | None] = [None, *starts, None]
+    return [
+        VideoSegment(
+            start_pts=bounds[i], end_pts=bounds[i + 1],
+            start_s=0.0 if i == 0 else float(starts[i - 1] * time_base),
+            end_s=None if i == len(starts) else float(starts[i] * time_base),
+            first_time_s=first_time_s,
+            warmup_pts=None if i == 0 else warmups[i - 1],
+        )
+        for i in range(len(bounds) - 1)
+    ]
+
+
+def _keyframe_at_or_before(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                           pts: int) -> int | None:
+    """The timestamp of the keyframe a backward seek to ``pts`` lands on (None when there is none)."""
+    container.seek(pts, stream=stream, backward=True, any_frame=False)
+    keyframe = next((packet for packet in container.demux(stream) if packet.pts is not None and packet.is_keyframe),
+                    None)
+    return None if keyframe is None or keyframe.pts is None else int(keyframe.pts)
+
+
+def _guessed_state(segment: VideoSegment, period_s: float, previous_s: float,
+                   previous_thumb: NDArray[np.float32] | None) -> SamplerState:
+    """The sampler state one pass would have after the frame before the segment (at ``previous_s``).
+
+    The periodic sample times are the first frame's time plus the period, added up
+    one at a time as :class:`Sampler` does (so the floats are the same). The last kept
+    frame is unknown: the caller checks the guess.
+    """
+    base = segment.first_time_s
+    while base <= previous_s + 1e-6:
+        base += period_s
+    return SamplerState(next_sample_s=base, previous_thumb=previous_thumb)
+
+
+def sample_segment(
+    path: Path,
+    info: VideoInfo,
+    segment: VideoSegment,
+    fps: float = DEFAULT_SAMPLE_FPS,
+    *,
+    state: SamplerState | None = None,
+    scene_cut_diff: float = SCENE_CUT_MEAN_ABS_DIFF,
+    near_duplicate_diff: float = NEAR_DUPLICATE_MEAN_ABS_DIFF,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[Iterator[Frame], Callable[[], SegmentEnds]]:
+    """Decode one segment of a video and yield its kept frames, as one pass over the whole video would.
+
+    Args:
+        path: the video file.
+        info: what :func:`probe_video` returned for it.
+        segment: the part to read (from :func:`plan_segments`).
+        fps: periodic samples per second (> 0).
+        state: the sampler state at the segment's start, when known; otherwise it is
+            guessed (the first segment's is the empty state, which is never a guess).
+        scene_cut_diff: as for :func:`sample_video`, and so is ``near_duplicate_diff``.
+        progress: called with the time reached, in seconds.
+
+    Returns:
+        The kept frames (``index`` counted from the segment's first frame), and a
+        function giving the segment's :class:`SegmentEnds` once they are exhausted.
+
+    Raises:
+        SplitError: the segment cannot be read exactly this way (read the video in one pass).
+        MediaError, av.error.FFmpegError...: the video cannot be decoded.
+    """
+    if not fps > 0 or math.isinf(fps):
+        raise ValueError(f"The sampling rate must be a positive number of frames per second, not {fps!r}.")
+    ends: list[SegmentEnds] = []
+
+    def frames() -> Iterator[Frame]:
+        for number, time_s, pixels in _decode_segment(path, info, segment, 1.0 / fps, state, scene_cut_diff,
+                                                      near_duplicate_diff, ends):
+            yield Frame(pixels=pixels, source=str(path), index=number, time_s=round(time_s, 6))
+            if progress is not None:
+                progress(time_s)
+
+    def result() -> SegmentEnds:
+        if not ends:
+            raise RuntimeError("the segment's frames were not read to the end")
+        return ends[0]
+
+    return frames(), result
+
+
+def _decode_segment(
+    path: Path, info: VideoInfo, segment: VideoSegment, period_s: float, state: SamplerState | None,
+    scene_cut_diff: float, near_duplicate_diff: float, ends: list[SegmentEnds],
+) -> Iterator[tuple[int, float, RGBArray]]:
+    """The decoding loop of :func:`sample_segment`; appends the segment's :class:`SegmentEnds` to ``ends``."""
+    decoded = 0
+    last_time_s: float | None = None
+    last_pts: int | None = None
+    guessed = state is None and segment.start_pts is not None
+    sampler: Sampler | None = None if guessed else Sampler(period_s, scene_cut_diff, near_duplicate_diff, state)
+    start_state = state or SamplerState()
+    prefix: list[tuple[float, NDArray[np.float32]]] = []
+    prefix_open = guessed
+    head: list[tuple[int, NDArray[np.float32]]] = []
+    tail: list[tuple[int, NDArray[np.float32]]] = []
+    with _open_container(path) as container:
+        stream = _video_stream(container)
+        if stream is None:
+            raise _no_video_stream(path, container)
+        stream.thread_type = "AUTO"
+        reformatter = av.video.reformatter.VideoReformatter()
+        if segment.start_pts is not None:
+            seek_pts = segment.start_pts if segment.warmup_pts is None else segment.warmup_pts
+            container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
+        before: av.VideoFrame | None = None  # the last frame before the segment
+        for frame in container.decode(stream):
+            pts = frame.pts
+            if pts is None or frame.time is None:
+                raise SplitError(f"{path}: a frame has no timestamp")
+            if segment.start_pts is not None and last_pts is None and pts < segment.start_pts:
+                before = frame  # the segment before's (decoded from the keyframe before, for its thumbnail)
+                continue
+            if last_pts is not None and pts <= last_pts:
+                raise SplitError(f"{path}: timestamps out of order")
+            if last_pts is None and segment.start_pts is not None and pts != segment.start_pts:
+                raise SplitError(f"{path}: the segment does not start at its keyframe")
+            last_pts = pts
+            if segment.end_pts is not None and pts >= segment.end_pts:
+                tail.append((pts, _thumbnail(frame, reformatter)))
+                if len(tail) >= SEGMENT_OVERLAP_FRAMES:
+                    break
+                continue
+            time_s = _checked_time(path, frame, decoded, info.frame_rate)
+            thumb = _thumbnail(frame, reformatter)
+            if len(head) < SEGMENT_OVERLAP_FRAMES:
+                head.append((pts, thumb))
+            if sampler is None:
+                if before is not None and before.time is not None:
+                    start_state = _guessed_state(segment, period_s, float(before.time), _thumbnail(before, reformatter))
+                else:  # taken to be one frame interval earlier
+                    start_state = _guessed_state(segment, period_s, time_s - 0.999 / (info.frame_rate or 25.0), None)
+                sampler = Sampler(period_s, scene_cut_diff, near_duplicate_diff, start_state)
+            keep = sampler.keep(thumb, time_s)
+            if prefix_open:
+                prefix.append((time_s, thumb))
+                prefix_open = not keep
+            if keep:
+                yield decoded, time_s, upright_pixels(frame)
+            last_time_s = time_s
+            decoded += 1
+    final = sampler.state() if sampler is not None else start_state
+    ends.append(SegmentEnds(decoded, last_time_s, start_state, guessed, final, tuple(prefix), tuple(head),
+                            tuple(tail)))
+
+
+def check_joined(path: Path, info: VideoInfo, segments: list[SegmentEnds]) -> None:
+    """The checks one pass makes over the whole video, made on its joined segments.
+
+    Raises:
+        SplitError: more frames than one pass accepts (one pass then says so itself).
+        MediaError: no frames, or the video stops well before its declared duration (truncated).
+    """
+    decoded = sum(ends.decoded for ends in segments)
+    if decoded >= _MAX_DECODED_FRAMES:
+        raise SplitError(f"{path}: too many frames")
+    last_time_s = next((ends.last_time_s for ends in reversed(segments) if ends.last_time_s is not None), None)
+    _check_complete(path, info, decoded, last_time_s)
+
+
+def overlap_agrees(before: SegmentEnds, after: SegmentEnds) -> bool:
+    """Whether the frames a segment decoded after its seek are those the segment before it decoded past its end."""
+    overlap = min(len(before.tail), len(after.head))
+    return overlap > 0 and all(
+        a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(before.tail[:overlap], after.head[:overlap], strict=True)
+    )
+
+
+def joined_state(after: SegmentEnds, true_state: SamplerState, period_s: float,
+                 scene_cut_diff: float = SCENE_CUT_MEAN_ABS_DIFF,
+                 near_duplicate_diff: float = NEAR_DUPLICATE_MEAN_ABS_DIFF) -> SamplerState | None:
+    """The true sampler state at a segment's end, or None when it kept other frames than one pass would.
+
+    A segment read from a guessed state is replayed, from the true one, over its first
+    frames up to the first it kept: if every decision is the same, both samplers kept
+    that frame and are the same from there on.
+
+    Args:
+        after: the segment to check.
+        true_state: the sampler state one pass has at its start (the end state of the one before).
+        period_s: the sampling period; ``scene_cut_diff`` and ``near_duplicate_diff`` as
+            for :func:`sample_video`.
+
+    Returns:
+        The state after its last frame, or None: read it again from ``true_state``.
+    """
+    if not after.guessed:  # read from a given state: the caller's own, exact
+        return after.final_state
+    if after.start_state.next_sample_s != true_state.next_sample_s:
+        return None
+    replay = Sampler(period_s, scene_cut_diff, near_duplicate_diff, true_state)
+    guessed = Sampler(period_s, scene_cut_diff, near_duplicate_diff, after.start_state)
+    kept = False
+    for time_s, thumb in after.prefix:
+        kept = guessed.keep(thumb, time_s)
+        if replay.keep(thumb, time_s) != kept:
+            return None
+    if kept:
+        return after.final_state
+    return replay.state() if len(after.prefix) == after.decoded else None
