@@ -180,8 +180,20 @@ def child(index_path: Path, claims_file: Path, search: str) -> None:
             "frame_verified": bool(set(near.tolist()) & verified_rows),
             "false_sources": sum(1 for m in assessment.matches if m.source.id != true_source),
         })
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     print(json.dumps({"first_result_s": first_result, "peak_rss": peak, "claims": rows}))
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set (VmHWM). Not ru_maxrss: on Linux that keeps the peak of the
+    process image before exec, i.e. of the (large) bench process that started this child."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def measure(index_path: Path, claims_file: Path, search: str) -> dict[str, object]:
@@ -240,6 +252,21 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def remeasure(root: Path, baseline_max: int, out: Path | None) -> int:
+    """Measure an index a previous run left in ``root`` (e.g. after changing how a measurement is taken)."""
+    index_path, claims_file = root / "index.sqlite", root / "claims.json"
+    store = SQLiteStore(index_path)
+    frames = len(store.frame_table())
+    store.close()
+    disk = sum(p.stat().st_size for p in root.glob("index.sqlite*"))
+    rows = [summary(frames, search, measure(index_path, claims_file, search), disk)
+            for search in ("inverted", "exact") if search == "inverted" or frames <= baseline_max]
+    print(table(rows))
+    if out:
+        out.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="indexed frames to measure at, ascending")
@@ -249,11 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="sizes 300,1000 and 4 + 4 claims")
     parser.add_argument("--work", type=Path, default=None, help="keep the corpus and index here")
     parser.add_argument("--out", type=Path, default=None, help="write the measured rows as JSON")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="measure the index already in --work at its present size (no corpus, no distractors)")
     parser.add_argument("--child", nargs=3, metavar=("INDEX", "CLAIMS", "SEARCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]), args.child[2])
         return 0
+    if args.remeasure:
+        return remeasure(args.work.resolve(), args.baseline_max, args.out)
     sizes = [300, 1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     count = 4 if args.quick else args.claims
     print(f"**provcheck query scale bench**: `python bench/query_scale.py {' '.join(sys.argv[1:])}`".rstrip())
