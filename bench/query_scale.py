@@ -252,11 +252,28 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def remeasure(root: Path, baseline_max: int, out: Path | None) -> int:
-    """Measure an index a previous run left in ``root`` (e.g. after changing how a measurement is taken)."""
+def remeasure(root: Path, baseline_max: int, out: Path | None, grow_to: int | None = None) -> int:
+    """Measure an index a previous run left in ``root``, first grown to ``grow_to`` frames with more distractors."""
     index_path, claims_file = root / "index.sqlite", root / "claims.json"
     store = SQLiteStore(index_path)
     frames = len(store.frame_table())
+    if grow_to is not None and grow_to > frames:
+        real_ids = {s.id for s in store.list_sources() if not s.title.startswith("distractor")}
+        table_ = store.frame_table()
+        wanted = table_.frame_ids[np.isin(table_.source_ids, list(real_ids))].tolist()
+        real = list(store.features_of(wanted).values())
+        pool = np.concatenate([s.features.descriptors[~s.static] for s in real])
+        xy = np.concatenate([s.features.xy[~s.static] for s in real])
+        distractors = sum(1 for s in store.list_sources() if s.title.startswith("distractor"))
+        log(f"adding {grow_to - frames:,} distractor frames")
+        begin = time.perf_counter()
+        add_distractors(store, pool, xy, grow_to - frames, np.random.default_rng(2026 + frames), distractors)
+        log(f"  {time.perf_counter() - begin:.0f} s")
+        for step, upkeep in (("trained", shortlist_upkeep.keep_trained), ("word file", shortlist_upkeep.keep_word_file)):
+            begin = time.perf_counter()
+            if upkeep(store):
+                log(f"{step} in {time.perf_counter() - begin:.0f} s")
+        frames = grow_to
     store.close()
     disk = sum(p.stat().st_size for p in root.glob("index.sqlite*"))
     rows = [summary(frames, search, measure(index_path, claims_file, search), disk)
@@ -278,13 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the measured rows as JSON")
     parser.add_argument("--remeasure", action="store_true",
                         help="measure the index already in --work at its present size (no corpus, no distractors)")
+    parser.add_argument("--grow-to", type=int, default=None,
+                        help="with --remeasure: first add distractor frames up to this many frames")
     parser.add_argument("--child", nargs=3, metavar=("INDEX", "CLAIMS", "SEARCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]), args.child[2])
         return 0
     if args.remeasure:
-        return remeasure(args.work.resolve(), args.baseline_max, args.out)
+        return remeasure(args.work.resolve(), args.baseline_max, args.out, args.grow_to)
     sizes = [300, 1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     count = 4 if args.quick else args.claims
     print(f"**provcheck query scale bench**: `python bench/query_scale.py {' '.join(sys.argv[1:])}`".rstrip())
