@@ -164,20 +164,20 @@ def problems(conn: sqlite3.Connection) -> list[str]:
         found.append(f"{bad} shortlist postings rows have blobs that disagree with their keypoint count")
     words = int(vocabulary[0])
     wrong = 0
-    for (frame_id, keypoints, blob), static in _postings_with_static(conn):
+    for keypoints, blob, static in _postings_with_static(conn):
         if keypoints != int(np.count_nonzero(~static)):
             wrong += 1
         elif len(blob) % 4 == 0 and blob and int(np.frombuffer(blob, "<u4").max()) >= words:
             wrong += 1
-        del frame_id
     if wrong:
         found.append(f"{wrong} shortlist postings rows disagree with their frame's features or the vocabulary")
     return found
 
 
-def _postings_with_static(conn: sqlite3.Connection) -> Iterator[tuple[tuple[int, int, bytes], NDArray[np.bool_]]]:
-    cursor = conn.execute("SELECT p.frame_id, p.keypoints, p.words, f.keypoints, f.static FROM postings p"
+def _postings_with_static(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, NDArray[np.bool_]]]:
+    """Each postings row's keypoint count and words, with its frame's static flags."""
+    cursor = conn.execute("SELECT p.keypoints, p.words, f.keypoints, f.static FROM postings p"
                           " JOIN features f ON f.frame_id = p.frame_id")
-    for frame_id, keypoints, words, count, static in cursor:
+    for keypoints, words, count, static in cursor:
         flags = np.unpackbits(np.frombuffer(bytes(static), dtype=np.uint8))[:int(count)].astype(bool)
-        yield (int(frame_id), int(keypoints), bytes(words)), flags
+        yield int(keypoints), bytes(words), flags
