@@ -73,8 +73,15 @@ def needs_word_file(store: IndexStore) -> bool:
 
 
 def keep_word_file(store: IndexStore) -> bool:
-    """Rewrite the word file when :func:`needs_word_file` says so; whether it was rewritten."""
+    """Rewrite the word file when :func:`needs_word_file` says so; whether it was rewritten.
+
+    The file is a cache: when it cannot be written (a read-only folder, a full disk) the
+    matcher reads the postings from the index itself, so the failure is not an error.
+    """
     if not needs_word_file(store):
         return False
-    store.write_word_file()
+    try:
+        store.write_word_file()
+    except IndexStoreError:
+        return False
     return True

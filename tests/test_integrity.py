@@ -298,9 +298,16 @@ def test_kill_9_before_every_statement_of_a_four_file_add(tmp_path: Path, media_
     assert kills >= 20  # every statement of every transaction: schema, three stills, a video
 
 
-def test_four_concurrent_adds_lose_nothing(tmp_path: Path, media_files: list[Path]) -> None:
+@pytest.mark.parametrize("trained", [False, True], ids=["untrained", "trained shortlist"])
+def test_four_concurrent_adds_lose_nothing(tmp_path: Path, media_files: list[Path], trained: bool) -> None:
+    """Four `index add` processes at once; with a trained shortlist every add also writes postings."""
     index = tmp_path / "shared.sqlite"
-    groups = [media_files[number::4] for number in range(4)]
+    rest = media_files
+    if trained:
+        first = CliRunner().invoke(cli, ["index", "add", str(media_files[0]), "--index", str(index), "-q"])
+        assert first.exit_code == 0 and CliRunner().invoke(cli, ["index", "train", "--index", str(index)]).exit_code == 0
+        rest = media_files[1:]
+    groups = [rest[number::4] for number in range(4)]
     processes = [subprocess.Popen(provcheck_command("index", "add", *group, "--index", index, "-q"),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for group in groups]
     outcomes = [process.communicate(timeout=180) for process in processes]

@@ -20,7 +20,7 @@ from provcheck.features import INDEX_KEYPOINTS, INDEX_MAX_SIDE, extract
 from provcheck.match import MatchSettings
 from provcheck.search import DescriptorIndex
 from provcheck.shortlist.inverted import InvertedFile, brute_force_votes
-from provcheck.shortlist.ondisk import WordFile, WordFileHeader, write_word_file
+from provcheck.shortlist.ondisk import WordFile, WordFileHeader, word_file_path, write_word_file
 from provcheck.shortlist.words import MAX_SPLIT, Postings, Vocabulary, split_for
 from provcheck.store import SCHEMA_VERSION, SQLiteStore
 
@@ -342,3 +342,24 @@ def test_index_add_trains_past_the_threshold_and_retrains_as_the_index_grows(
         assert second.shortlist_training_descriptors == second.shortlist_postings > 2 * first.shortlist_postings - 1
         assert index.verify_integrity().ok
         assert index.match(crop_claim(photos_of(photo_files[3]), 0.2))[0].source.title == "photo_3.png"
+
+
+def test_a_word_file_that_cannot_be_written_is_not_an_error(tmp_path: Path, trained_index: Path,
+                                                             photos: list[NDArray[np.uint8]],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "copy.sqlite"
+    source, target = sqlite3.connect(trained_index), sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.close()
+    word_file_path(path).mkdir()  # a folder where the file should go: os.replace cannot put it there
+    monkeypatch.setattr(shortlist_upkeep, "WORD_FILE_NEWER_MAX", 0)  # ask for a word file at once
+    store = SQLiteStore(path)
+    try:
+        assert shortlist_upkeep.needs_word_file(store)
+        assert shortlist_upkeep.keep_word_file(store) is False
+        assert store.word_file() is None
+    finally:
+        store.close()
+    with Index(path) as index:
+        assert index.match(crop_claim(photos[2], 0.15))[0].source.title == "photo_2.png"
