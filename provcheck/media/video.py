@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,18 @@ def open_footage(path: Path) -> tuple[av.container.InputContainer, av.video.stre
         container.close()
         raise MediaError(f"{path}: file has no video stream")
     return container, stream
+
+
+@contextmanager
+def _footage_decoder(path: Path) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream,
+                                                   av.video.reformatter.VideoReformatter]]:
+    """The open container, its footage stream set to threaded decoding, and one reformatter reused for every frame."""
+    with _open_container(path) as container:
+        stream = _video_stream(container)
+        if stream is None:
+            raise _no_video_stream(path, container)
+        stream.thread_type = "AUTO"
+        yield container, stream, av.video.reformatter.VideoReformatter()
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -343,12 +356,7 @@ def _decode_samples(
     last_time_s: float | None = None
     sampler = Sampler(period_s, scene_cut_diff, near_duplicate_diff)
     try:
-        with _open_container(path) as container:
-            stream = _video_stream(container)
-            if stream is None:
-                raise _no_video_stream(path, container)
-            stream.thread_type = "AUTO"
-            reformatter = av.video.reformatter.VideoReformatter()
+        with _footage_decoder(path) as (container, stream, reformatter):
             frames = container.decode(stream)
             while True:
                 try:
@@ -587,12 +595,7 @@ def _decode_segment(
     prefix_open = guessed
     head: list[tuple[int, NDArray[np.float32]]] = []
     tail: list[tuple[int, NDArray[np.float32]]] = []
-    with _open_container(path) as container:
-        stream = _video_stream(container)
-        if stream is None:
-            raise _no_video_stream(path, container)
-        stream.thread_type = "AUTO"
-        reformatter = av.video.reformatter.VideoReformatter()
+    with _footage_decoder(path) as (container, stream, reformatter):
         if segment.start_pts is not None:
             seek_pts = segment.start_pts if segment.warmup_pts is None else segment.warmup_pts
             container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
