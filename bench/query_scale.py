@@ -43,6 +43,7 @@ from search_mode import search_settings
 from provcheck import Index, shortlist_upkeep, synth
 from provcheck.features import LocalFeatures
 from provcheck.hashing import HASHERS
+from provcheck.media import probe_video
 from provcheck.store import FrameRecord, NewSource, SQLiteStore
 
 DISTRACTOR_KEYPOINTS = 1000
@@ -70,8 +71,8 @@ def make_claims(corpus: synth.DemoCorpus, folder: Path, count: int, seed: int) -
     claims = []
     for number in range(count):
         source = videos[number % len(videos)]
-        with synth_duration(source.path) as duration:
-            wanted = float(rng.uniform(0.3, duration - 0.3))
+        duration = probe_video(source.path).duration_s or 1.0
+        wanted = float(rng.uniform(0.3, duration - 0.3))
         frame, time_s = synth.extract_frame(source.path, wanted)
         whole = synth.jpeg(synth.add_caption_bar(frame, f"CLAIM {number}: convoy leaves the city"), 70)
         claims.append(save(whole, folder / f"whole_{number:03d}.jpg", "whole", str(source.path), time_s))
@@ -85,22 +86,6 @@ def make_claims(corpus: synth.DemoCorpus, folder: Path, count: int, seed: int) -
         claims.append(save(synth.jpeg(cropped, quality), folder / f"crop_{number:03d}.jpg", "crop", str(source.path),
                            time_s))
     return claims
-
-
-class synth_duration:
-    """The duration of a video, in a with-statement (PyAV container closed after)."""
-
-    def __init__(self, path: Path) -> None:
-        import av
-
-        self._container = av.open(str(path))
-
-    def __enter__(self) -> float:
-        stream = self._container.streams.video[0]
-        return float(stream.duration * stream.time_base) if stream.duration else float(self._container.duration / 1e6)
-
-    def __exit__(self, *exc: object) -> None:
-        self._container.close()
 
 
 def save(image: Image.Image, path: Path, kind: str, source_path: str, time_s: float) -> Claim:
