@@ -52,11 +52,6 @@ class FeatureRows(Mapping[int, LocalFeatures]):
     def __len__(self) -> int:
         return int(self._rows.shape[0])
 
-    @property
-    def loaded(self) -> dict[int, LocalFeatures]:
-        """The features now in memory, by row."""
-        return dict(self._cache)
-
     def prefetch(self, rows: Iterable[int]) -> None:
         """Read the features of these rows in one query (those not cached yet)."""
         wanted = [int(row) for row in rows if row in self and int(row) not in self._cache]
