@@ -128,6 +128,12 @@ class _Tally:
             self.video_done_s += outcome.duration_s or 0.0
         self.report()
 
+    def announce(self, upkeep: str) -> None:
+        """Say that an upkeep step starts (after the last file: nothing is being read)."""
+        if self.progress is not None:
+            self.progress(AddProgress(self.files_done, self.files_total, self.frames, float(self.files_done),
+                                      self.video_done_s, upkeep))
+
     def report(self) -> None:
         if self.progress is None:
             return
@@ -314,7 +320,7 @@ class Index:
         tally.pool = pool
         try:
             yield from self._written(files, details, policy, pool, workers, tally)
-            self._keep_shortlist()
+            self._keep_shortlist(tally.announce)
         finally:
             if pool is not None:
                 pool.close()
@@ -447,10 +453,10 @@ class Index:
         self._engine = None
         return record
 
-    def _keep_shortlist(self) -> None:
+    def _keep_shortlist(self, announce: shortlist_upkeep.Announce | None = None) -> None:
         store = self._open()
-        trained = shortlist_upkeep.keep_trained(store) is not None
-        if shortlist_upkeep.keep_word_file(store) or trained:
+        trained = shortlist_upkeep.keep_trained(store, announce) is not None
+        if shortlist_upkeep.keep_word_file(store, announce) or trained:
             self._engine = None
 
     def train_shortlist(self) -> Vocabulary:

@@ -244,25 +244,30 @@ def _add_files(store: Index, files: list[str], as_json: bool, quiet: bool, **opt
 
     The bar (on stderr, only on a terminal and without --quiet) covers the whole job:
     it moves by the seconds of video read within each file, and shows the files and
-    frames done, the speed as a multiple of real time, and click's ETA.
+    frames done, the speed as a multiple of real time, and click's ETA. The upkeep that
+    may follow the last file (training the shortlist takes minutes on a large index) is
+    said in a line on stderr, terminal or not, unless --quiet.
     """
 
     outcomes: list[AddOutcome] = []
     bar = not quiet and _stderr_is_terminal()
     with ExitStack() as stack:
-        update: Callable[[AddProgress], None] | None = None
+        drawn: ProgressBar[str | None] | None = None
         if bar:
-            drawn: ProgressBar[str] = stack.enter_context(click.progressbar(
+            drawn = stack.enter_context(click.progressbar(
                 length=len(files) * _BAR_STEPS_PER_FILE, label="indexing", file=sys.stderr, show_eta=True,
                 item_show_func=lambda shown: shown,
             ))
-            started = time.monotonic()
+        started = time.monotonic()
 
-            def update(state: AddProgress) -> None:
+        def update(state: AddProgress) -> None:
+            if state.upkeep is not None:
+                click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: {state.upkeep}", err=True)
+            if drawn is not None:
                 shown = _add_progress_text(state, time.monotonic() - started)
                 drawn.update(max(0, int(state.files_read * _BAR_STEPS_PER_FILE) - drawn.pos), shown)
 
-        for outcome in store.iter_add(files, progress=update, **options):
+        for outcome in store.iter_add(files, progress=None if quiet else update, **options):
             _say_added(outcome, as_json, quiet, over_bar=bar)
             outcomes.append(outcome)
     return outcomes

@@ -69,6 +69,8 @@ class AddProgress:
         files_read: ``files_done`` plus the share already read of the files being
             read (by seconds of video), for a bar that moves within long files.
         video_s: seconds of video read so far, finished files and files being read.
+        upkeep: the index upkeep step starting after the last file (training the
+            shortlist, writing its word file), said once as it starts; else None.
     """
 
     files_done: int
@@ -76,6 +78,7 @@ class AddProgress:
     frames: int
     files_read: float = 0.0
     video_s: float = 0.0
+    upkeep: str | None = None
 
 
 def fingerprint(frame: Frame, with_features: bool = True) -> FrameRecord:

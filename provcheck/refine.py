@@ -62,8 +62,8 @@ MIN_FIT_PIXELS = 16
 WINDOW_ERROR_SHARE = 0.1
 #: Frames (best by interpolated alignment) realigned directly before the best is chosen.
 REALIGN_FRAMES = 8
-#: Full-size pixels kept for this many best frames (the reported frame is almost always
-#: one of them; otherwise it is decoded again). 8 frames of 4K video are 200 MB.
+#: Decoded frames kept for this many best frames (the reported frame is almost always one
+#: of them; otherwise it is decoded again). 8 decoded frames of 4K video are 100 MB.
 KEPT_FRAMES = 8
 #: Frame rate assumed for a stream that declares none (frame numbers only; times come from the stream).
 FALLBACK_FRAME_RATE = 25.0
@@ -294,7 +294,7 @@ def refine_time(
     best_index = int(np.argmin(errors))
     low, high = _window(errors, best_index)
     best = scored[best_index]
-    pixels = best.rgb if best.rgb is not None else decode_frame(path, best.time_s)
+    pixels = _converted(best.kept) if best.kept is not None else decode_frame(path, best.time_s)
     if pixels is None:
         return None
     return RefinedFrame(best.time_s, best.number, (scored[low].time_s, scored[high].time_s), best.error,
@@ -332,6 +332,14 @@ def _window(errors: NDArray[np.float64], best_index: int) -> tuple[int, int]:
     while high < len(errors) - 1 and errors[high + 1] <= errors[best_index] + slack:
         high += 1
     return low, high
+
+
+def _converted(decoded: _Decoded) -> RGBArray | None:
+    """The RGB pixels of a kept frame, or None when the conversion fails."""
+    try:
+        return decoded.pixels()
+    except _Unreadable:
+        return None
 
 
 def decode_frame(path: Path, time_s: float) -> RGBArray | None:
@@ -418,27 +426,31 @@ def _best_candidate(view: _ClaimView, frame: _FrameView, candidates: Sequence[ND
 
 @dataclass
 class _Scored:
-    """One decoded frame's score; full pixels are kept only for the few best frames."""
+    """One decoded frame's score; the decoded frame is kept (unconverted) only for the few best frames."""
 
     time_s: float
     number: int
     error: float
     transform: NDArray[np.float64]
     small: _FrameView
-    rgb: RGBArray | None = None
+    kept: _Decoded | None = None
     realigned: bool = False
 
 
 def _keep_pixels(scored: list[_Scored], decoded: _Decoded) -> None:
-    """Keep the newest frame's pixels if it is among the KEPT_FRAMES best so far; drop the one it displaces."""
+    """Keep the newest decoded frame if it is among the KEPT_FRAMES best so far; drop the one it displaces.
+
+    Frames are kept as decoded and converted to RGB only once the best is known: most
+    frames enter the best few early in a span and would otherwise be converted for nothing.
+    """
     newest = scored[-1]
-    kept = [entry for entry in scored[:-1] if entry.rgb is not None]
+    kept = [entry for entry in scored[:-1] if entry.kept is not None]
     if len(kept) >= KEPT_FRAMES:
         worst = max(kept, key=lambda entry: entry.error)
         if worst.error <= newest.error:
             return
-        worst.rgb = None
-    newest.rgb = decoded.pixels()
+        worst.kept = None
+    newest.kept = decoded
 
 
 def _realign_best(view: _ClaimView, scored: list[_Scored]) -> None:

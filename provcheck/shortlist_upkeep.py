@@ -13,6 +13,8 @@ postings are many, they are also kept sorted by word in a file beside the index
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import IndexStoreError
 from .search import EXACT_SEARCH_MAX
 from .shortlist.words import MAX_SPLIT, MAX_TRAINING_DESCRIPTORS, Vocabulary
@@ -57,9 +59,18 @@ def train(store: IndexStore) -> Vocabulary:
     return vocabulary
 
 
-def keep_trained(store: IndexStore) -> Vocabulary | None:
+#: Told what long upkeep step starts now (a line for the user: training at 10^4 frames takes minutes).
+Announce = Callable[[str], None]
+
+
+def keep_trained(store: IndexStore, announce: Announce | None = None) -> Vocabulary | None:
     """Train when :func:`needs_training` says so; the vocabulary trained, or None."""
-    return train(store) if needs_training(store) else None
+    if not needs_training(store):
+        return None
+    if announce is not None:
+        announce(f"training the crop-proof shortlist on up to {MAX_TRAINING_DESCRIPTORS:,} stored descriptors"
+                 " and re-quantising every frame")
+    return train(store)
 
 
 def needs_word_file(store: IndexStore) -> bool:
@@ -72,7 +83,7 @@ def needs_word_file(store: IndexStore) -> bool:
     return newer > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_NEWER_SHARE)
 
 
-def keep_word_file(store: IndexStore) -> bool:
+def keep_word_file(store: IndexStore, announce: Announce | None = None) -> bool:
     """Rewrite the word file when :func:`needs_word_file` says so; whether it was rewritten.
 
     The file is a cache: when it cannot be written (a read-only folder, a full disk) the
@@ -80,6 +91,8 @@ def keep_word_file(store: IndexStore) -> bool:
     """
     if not needs_word_file(store):
         return False
+    if announce is not None:
+        announce("writing the shortlist's word file")
     try:
         store.write_word_file()
     except IndexStoreError:

@@ -344,6 +344,21 @@ def test_index_add_trains_past_the_threshold_and_retrains_as_the_index_grows(
         assert index.match(crop_claim(photos_of(photo_files[3]), 0.2))[0].source.title == "photo_3.png"
 
 
+def test_index_add_says_on_stderr_when_it_trains_the_shortlist(
+        tmp_path: Path, photo_files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # training takes minutes on a large index: a silent pause after the last file looks like a hang
+    monkeypatch.setattr(shortlist_upkeep, "TRAIN_AT", 5_000)
+    said = []
+    for name, quiet in (("loud", []), ("quiet", ["--quiet"])):
+        result = CliRunner().invoke(cli, ["index", "add", str(photo_files[0]), str(photo_files[1]), "--jobs", "1",
+                                          "--index", str(tmp_path / f"{name}.sqlite"), *quiet])
+        assert result.exit_code == 0, result.stderr
+        assert Index(tmp_path / f"{name}.sqlite").info().shortlist_words > 0
+        said.append(result.stderr)
+    assert "provcheck: training the crop-proof shortlist" in said[0]
+    assert "training" not in said[1]
+
+
 def test_a_word_file_that_cannot_be_written_is_not_an_error(tmp_path: Path, trained_index: Path,
                                                              photos: list[NDArray[np.uint8]],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
