@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import shortlist_upkeep
+from .batch import ClaimCheck, ClaimWorkers
 from .errors import MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
 from .ingest import (
@@ -162,6 +163,7 @@ class Index:
                  settings: MatchSettings | None = None) -> None:
         self.path = Path(path) if path is not None else default_index_path()
         self._store: IndexStore | None = store
+        self._given_store = store is not None
         self._settings = settings or MatchSettings()
         self._engine: MatchEngine | None = None
 
@@ -542,6 +544,44 @@ class Index:
         except MemoryError:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=f"{query}: not enough memory")
         return ClaimResult.of(query, matches)
+
+    def check_safely(self, image: str, top: int = 5, fetch_policy: FetchPolicy | None = None) -> ClaimResult:
+        """Like :meth:`check`, and an internal error (a bug) is that claim's error too: a batch goes on.
+
+        An index error (missing, damaged) still raises: no claim can be checked then.
+        """
+        try:
+            return self.check(image, top=top, fetch_policy=fetch_policy)
+        except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
+            detail = " ".join(str(exc).split())
+            message = f"{image}: internal error: {type(exc).__name__}: {detail}"
+            return ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
+
+    def check_many(self, images: Sequence[str], top: int = 5, fetch_policy: FetchPolicy | None = None,
+                   jobs: int = 1) -> Iterator[ClaimResult]:
+        """:meth:`check_safely` of every claim, in order, each result as soon as it is known.
+
+        With ``jobs`` > 1 (and more than one claim) the claims are matched in that many
+        worker processes, each opening the index file itself (:mod:`provcheck.batch`);
+        the results are the same as in this process. An index given as ``store`` is
+        matched in this process only.
+        """
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}.")
+        policy = fetch_policy or FetchPolicy()
+        workers = min(jobs, len(images))
+        if workers <= 1 or self._given_store:
+            for image in images:
+                yield self.check_safely(image, top, policy)
+            return
+        self._open()  # a missing or damaged index is said here, once, not by every worker
+        with ClaimWorkers(_open_checker, self.path, self._settings, workers) as pool:
+            yield from pool.check(images, top, policy)
+
+
+def _open_checker(index_path: str, settings: MatchSettings) -> ClaimCheck:
+    """A worker's claim check on its own handle of the index (see :mod:`provcheck.batch`)."""
+    return Index(index_path, settings=settings).check_safely
 
 
 __all__ = [

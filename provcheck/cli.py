@@ -10,10 +10,11 @@ start without loading them; ``tests/test_cli.py`` checks it.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from .api import AddProgress, Index
-    from .fetch import FetchPolicy
     from .report import AddOutcome
     from .results import ClaimResult
 
@@ -406,17 +406,6 @@ def _warn_if_frames_lack_features(store: Index, quiet: bool) -> None:
         )
 
 
-def _check_claim(store: Index, image: str, top: int, policy: FetchPolicy) -> ClaimResult:
-    """One claim's result; an internal error is that claim's error, and the batch goes on."""
-    from .results import ClaimResult, Verdict
-
-    try:
-        return store.check(image, top=top, fetch_policy=policy)
-    except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
-        message = f"{image}: internal error: {type(exc).__name__}: {_one_line(str(exc))}"
-        return ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
-
-
 @cli.command("match", context_settings=CONTEXT_SETTINGS)
 @click.argument("images", nargs=-1, metavar="[CLAIM]...")
 @click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"), default=None, metavar="FILE",
@@ -429,6 +418,9 @@ def _check_claim(store: Index, image: str, top: int, policy: FetchPolicy) -> Cla
 @click.option("--json-lines", is_flag=True,
               help="Print each claim's result as one JSON object on one line as soon as it is known "
               "(a stable contract; not with --json).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes matching claims side by side, each opening the index once (default: the "
+              "number of cores; 1 matches everything in this process). Results keep the claims' order.")
 @allow_private_option
 @index_option
 @output_options
@@ -439,6 +431,7 @@ def match_command(
     top: int,
     fail_on: str | None,
     json_lines: bool,
+    jobs: int | None,
     allow_private: bool,
     index_path: Path | None,
     as_json: bool,
@@ -460,6 +453,7 @@ def match_command(
       provcheck match https://example.org/post/photo.jpg --json
       provcheck match inbox/ --from-file more-claims.txt --json
       find inbox -name '*.jpg' | provcheck match --from-file - --json-lines > results.jsonl
+      provcheck match uploads/ --jobs 1 --json
     """
     from . import report
     from .fetch import FetchPolicy
@@ -473,13 +467,16 @@ def match_command(
         location = str(store.path)
         _warn_if_frames_lack_features(store, quiet)
         bar = len(claims) > 1 and not quiet and _stderr_is_terminal()
-        pending: Iterable[str] = claims
+        drawn: ProgressBar[str | None] | None = None
         if bar:
-            pending = stack.enter_context(click.progressbar(
-                claims, label="matching", file=sys.stderr, item_show_func=lambda claim: claim and Path(claim).name,
+            drawn = stack.enter_context(click.progressbar(
+                length=len(claims), label="matching", file=sys.stderr,
+                item_show_func=lambda claim: claim and Path(claim).name,
             ))
-        for image in pending:
-            result = _check_claim(store, image, top, policy)
+        workers = (os.cpu_count() or 1) if jobs is None else jobs
+        for result in store.check_many(claims, top, policy, jobs=workers):
+            if drawn is not None:
+                drawn.update(1, result.query)
             if result.error is not None:
                 # over a drawn bar, clear its line first so the message stands on its own
                 click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: error: {_one_line(result.error)}", err=True)

@@ -377,7 +377,7 @@ def test_json_lines_printed_before_an_interrupt_stay(monkeypatch: pytest.MonkeyP
         return real_check(self, image, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("provcheck.api.Index.check", check_then_interrupt)
-    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json-lines")
+    code, out, err = run("match", claim, unrelated, "--index", built_index, "--json-lines", "--jobs", "1")
     assert code == ExitCode.INTERRUPTED and "interrupted" in err
     (line,) = out.splitlines()
     assert json.loads(line)["query"] == str(claim) and json.loads(line)["verdict"] == "match"
@@ -401,7 +401,8 @@ def test_json_lines_reach_a_pipe_before_the_process_dies(built_index: Path, clai
     )
     buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # a real pipe's buffer
     done = subprocess.run([sys.executable, "-c", script, "match", str(claim), str(unrelated), "--index",
-                           str(built_index), "--json-lines"], capture_output=True, text=True, timeout=300, env=buffered)
+                           str(built_index), "--json-lines", "--jobs", "1"], capture_output=True, text=True,
+                          timeout=300, env=buffered)
     assert done.returncode == -9, done.stderr
     (line,) = done.stdout.splitlines()
     assert json.loads(line)["query"] == str(claim) and done.stdout.endswith("\n")
