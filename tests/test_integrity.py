@@ -204,24 +204,34 @@ def test_kill_9_inside_the_add_transaction_leaves_only_whole_sources(tmp_path: P
 
 
 def test_kill_9_while_training_keeps_the_previous_shortlist(tmp_path: Path, media_files: list[Path]) -> None:
-    """SIGKILL `index train` while it re-quantises the stored frames: the index is as it was (no vocabulary,
-    no postings, sound), and training again completes."""
+    """SIGKILL `index train` while it re-quantises the stored frames: the index keeps the vocabulary and
+    postings the add trained (same generation, same rows), is sound, and training again completes."""
     index = tmp_path / "index.sqlite"
     indexed = CliRunner().invoke(cli, ["index", "add", *(str(media_files[n]) for n in (0, 1, 6)), "--index", str(index)])
     assert indexed.exit_code == 0, indexed.stderr
     before = assert_sound(index, media_files)
+    shortlist = shortlist_rows(index)
+    assert shortlist[0] == 1 and shortlist[2] > 0  # the add trained it (past TRAIN_AT keypoints)
     point = KillPoint("INSERT OR REPLACE INTO postings", 4, 0, files=(), committed=())
     assert kill_inside_transaction(point, ["index", "train", "--index", index], index) is not None
     assert assert_sound(index, media_files) == before
-    conn = sqlite3.connect(index)
-    try:
-        assert conn.execute("SELECT (SELECT count(*) FROM vocabulary), (SELECT count(*) FROM postings)").fetchone() \
-            == (0, 0)
-    finally:
-        conn.close()
+    assert shortlist_rows(index) == shortlist
     trained = CliRunner().invoke(cli, ["index", "train", "--index", str(index)])
     assert trained.exit_code == 0, trained.stderr
     assert assert_sound(index, media_files) == before
+    assert shortlist_rows(index)[1] == shortlist[1] + 1  # a new generation
+
+
+def shortlist_rows(index: Path) -> tuple[int, int, int, int]:
+    """(vocabularies, vocabulary generation, postings rows, total of their words' bytes)."""
+    conn = sqlite3.connect(index)
+    try:
+        row = conn.execute("SELECT (SELECT count(*) FROM vocabulary), (SELECT coalesce(max(generation), 0) FROM"
+                           " vocabulary), (SELECT count(*) FROM postings), (SELECT coalesce(sum(length(words)), 0)"
+                           " FROM postings)").fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    finally:
+        conn.close()
 
 
 def kill_inside_transaction(point: KillPoint, args: list[str | Path], index: Path) -> str | None:

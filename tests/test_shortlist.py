@@ -123,13 +123,14 @@ def photo_files(tmp_path_factory: pytest.TempPathFactory, photos: list[NDArray[n
 
 @pytest.fixture(scope="module")
 def trained_index(tmp_path_factory: pytest.TempPathFactory, photo_files: list[Path], pan_clip: Path) -> Path:
-    """Five photos and a clip, trained explicitly (far fewer keypoints than index add trains at)."""
+    """Five photos and a clip, added untrained and then trained explicitly."""
     path = tmp_path_factory.mktemp("trained") / "index.sqlite"
-    with Index(path) as index:
+    with pytest.MonkeyPatch.context() as patch, Index(path) as index:
+        patch.setattr(shortlist_upkeep, "TRAIN_AT", 10**9)  # built untrained: the fixture trains it explicitly
         for photo in photo_files[:5]:
             index.add(photo)
         index.add(pan_clip)
-        assert index._open().shortlist_vocabulary() is None  # too small to train by itself
+        assert index._open().shortlist_vocabulary() is None
         vocabulary = index.train_shortlist()
         assert vocabulary.training_descriptors > 1000
     return path
