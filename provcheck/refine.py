@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import MediaError
-from .media import RGBArray, open_footage, upright_pixels
+from .media import RGBArray, open_footage, upright_grey, upright_pixels
 from .warp import OUTSIDE, area_resize, ecc_align, fill_outside, fitted_residual, shrink_region, warp_to_claim
 
 #: Seconds decoded beyond the first and last verified sampled frame (the sampling
@@ -314,7 +314,7 @@ def _score_span(view: _ClaimView, anchors: Sequence[Anchor], frames: Iterator[_D
         if decoded.time_s > end_s + 1e-6:
             break
         candidates = _transforms_at(anchors, decoded.time_s)
-        small = view.frame(decoded.pixels("gray").astype(np.float32), candidates[0])
+        small = view.frame(decoded.pixels(grey=True).astype(np.float32), candidates[0])
         error, transform, warped = _best_candidate(view, small, candidates)
         scored.append(_Scored(round(decoded.time_s, 6), int(round(decoded.time_s * decoded.rate)), error, transform,
                               small))
@@ -371,14 +371,14 @@ class _Decoded:
     time_s: float
     rate: float
 
-    def pixels(self, format: str = "rgb24") -> NDArray[np.uint8]:
-        """The frame's pixels upright (``format="gray"``: grey levels); converting them is decoding too.
+    def pixels(self, grey: bool = False) -> NDArray[np.uint8]:
+        """The frame's pixels upright, RGB or grey levels; converting them is decoding too.
 
         Raises:
             _Unreadable: the conversion failed.
         """
         try:
-            return upright_pixels(self.frame, format)
+            return upright_grey(self.frame) if grey else upright_pixels(self.frame)
         except DECODE_ERRORS as exc:
             raise _Unreadable(f"frame at {self.time_s:.3f} s: {exc}") from exc
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from conftest import CLIP_FPS, encode_clip, pan_frames, texture
 from PIL import Image
 
 from provcheck.errors import MediaError
-from provcheck.media import image_frame, load_image, media_kind, probe_video, sample_video
+from provcheck.media import image_frame, load_image, media_kind, probe_video, sample_video, upright_grey, upright_pixels
 
 
 def test_sampler_takes_two_per_second_plus_the_scene_cut(pan_clip: Path) -> None:
@@ -74,6 +75,31 @@ def test_video_display_rotation_is_applied(tmp_path: Path, rotation: int) -> Non
         upright = np.rot90(frames[frame.index], rotation // 90)
         assert frame.pixels.shape == upright.shape
         assert np.abs(frame.pixels.astype(int) - upright).mean() < 4
+
+
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
+                                          "nv12", "nv21", "rgb24", "yuv420p10le"])
+@pytest.mark.parametrize("color_range", [0, 1, 2])
+def test_grey_from_the_luma_plane_is_what_swscale_gives(pixel_format: str, color_range: int) -> None:
+    """Every one of the 256 luma levels, in every format and colour range: the fast path against swscale."""
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pixel_format)
+    if pixel_format in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"):
+        plane = frame.planes[0]
+        levels = np.resize(np.arange(256, dtype=np.uint8), (frame.height, plane.line_size))
+        plane.update(levels.tobytes())  # all 256 levels, each several times
+    frame.color_range = color_range
+    assert np.array_equal(upright_grey(frame), upright_pixels(frame, "gray"))
+
+
+def test_grey_of_a_turned_video_frame_is_turned_too(tmp_path: Path) -> None:
+    clip = encode_clip(tmp_path / "phone.mp4", pan_frames(4, 3), display_rotation=90)
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            grey = upright_grey(frame)
+            assert np.array_equal(grey, upright_pixels(frame, "gray"))
+            assert grey.shape[0] > grey.shape[1]  # stored landscape, displayed portrait
 
 
 #: How each EXIF orientation (TIFF/EXIF tag 0x0112) turns the stored pixels into the picture

@@ -30,6 +30,7 @@ from .video import (
     open_footage,
     probe_video,
     sample_video,
+    upright_grey,
     upright_pixels,
 )
 
@@ -52,5 +53,6 @@ __all__ = [
     "probe_video",
     "sample_video",
     "sha256_file",
+    "upright_grey",
     "upright_pixels",
 ]

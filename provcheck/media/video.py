@@ -22,6 +22,7 @@ import av.container
 import av.error
 import av.video.reformatter
 import av.video.stream
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -198,6 +199,33 @@ def upright_pixels(frame: av.VideoFrame, format: str = "rgb24") -> NDArray[np.ui
     pixels = np.asarray(frame.to_ndarray(format=format), dtype=np.uint8)
     turns = _quarter_turns(frame)
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+#: 8-bit formats whose first plane is the luma, and those of them that are full range whatever the frame says.
+_LUMA_FIRST = frozenset({"yuv420p", "yuv422p", "yuv444p", "nv12", "nv21", "yuvj420p", "yuvj422p", "yuvj444p"})
+_FULL_RANGE_FORMATS = frozenset({"yuvj420p", "yuvj422p", "yuvj444p"})
+#: FFmpeg's AVCOL_RANGE_JPEG: luma already spans 0-255.
+_JPEG_RANGE = 2
+#: Limited-range luma (16-235) to grey levels, level for level as swscale converts it
+#: (the tests compare all 256 levels in every format above with ``to_ndarray(format="gray")``).
+_LIMITED_TO_GREY = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def upright_grey(frame: av.VideoFrame) -> NDArray[np.uint8]:
+    """``upright_pixels(frame, "gray")``, read from the luma plane when the format has one.
+
+    Refinement converts every frame it decodes to grey: swscale took ~1 ms a 640x360
+    frame for what is a table look-up on the luma plane (~0.1 ms). Other formats
+    (10-bit, RGB, paletted) go through swscale as before.
+    """
+    if frame.format.name not in _LUMA_FIRST:
+        return upright_pixels(frame, "gray")
+    plane = frame.planes[0]
+    luma = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)[:frame.height, :frame.width]
+    full_range = frame.format.name in _FULL_RANGE_FORMATS or frame.color_range == _JPEG_RANGE
+    grey = luma.copy() if full_range else cv2.LUT(luma, _LIMITED_TO_GREY)
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(grey, turns)) if turns else np.asarray(grey, dtype=np.uint8)
 
 
 def _thumbnail(frame: av.VideoFrame, reformatter: av.video.reformatter.VideoReformatter) -> NDArray[np.float32]:
