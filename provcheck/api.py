@@ -24,7 +24,10 @@ from PIL import Image
 
 from . import shortlist_upkeep
 from .batch import ClaimCheck, ClaimWorkers
-from .errors import MediaError, ProvcheckError
+from .codec import MIN_TRAINING_DESCRIPTORS as CODEC_MIN_TRAINING_DESCRIPTORS
+from .codec import TRAINING_DESCRIPTORS as CODEC_TRAINING_DESCRIPTORS
+from .codec import DescriptorCodec
+from .errors import IndexStoreError, MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
 from .ingest import (
     READ_AHEAD_FILES,
@@ -473,6 +476,30 @@ class Index:
         shortlist_upkeep.keep_word_file(self._open())
         self._engine = None
         return vocabulary
+
+    def compact(self) -> tuple[int, int, int]:
+        """Store every descriptor as codes of a codec trained on the index (:mod:`provcheck.codec`), then
+        rewrite the file without the space that frees.
+
+        Returns:
+            (frames encoded, index bytes before, index bytes after).
+
+        Raises:
+            IndexStoreError: too few stored descriptors to train the codec, or the index cannot be written.
+        """
+        store = self._open()
+        before = store.stats().size_bytes
+        codec = store.descriptor_codec()
+        if codec is None:
+            sample = store.descriptor_sample(CODEC_TRAINING_DESCRIPTORS, seed=shortlist_upkeep.SAMPLE_SEED)
+            if sample.shape[0] < CODEC_MIN_TRAINING_DESCRIPTORS:
+                raise IndexStoreError(f"{store.location}: {sample.shape[0]} stored descriptors are too few to train"
+                                      f" the descriptor codec (at least {CODEC_MIN_TRAINING_DESCRIPTORS})")
+            codec = DescriptorCodec.train(sample)
+        frames = store.compact_descriptors(codec)
+        store.vacuum()
+        self._engine = None
+        return frames, before, store.stats().size_bytes
 
     def sources(self) -> list[SourceRecord]:
         """Every indexed source, by id."""

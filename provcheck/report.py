@@ -254,6 +254,7 @@ def stats_json(stats: IndexStats) -> str:
                 "postings": stats.shortlist_postings,
                 "word_file_postings": stats.word_file_postings,
             },
+            "compact_frames": stats.compact_frames,
         },
         indent=2,
     )
@@ -270,6 +271,7 @@ def stats_text(stats: IndexStats) -> str:
             f"size:     {stats.size_bytes / 1e6:.2f} MB",
             f"hashers:  {hashers}",
             f"shortlist: {_shortlist_line(stats)}",
+            f"descriptors: {_descriptors_line(stats)}",
             f"created:  {stats.created_at}",
         ]
     )
@@ -277,10 +279,29 @@ def stats_text(stats: IndexStats) -> str:
 
 def _shortlist_line(stats: IndexStats) -> str:
     if not stats.shortlist_words:
-        return "not trained (exact search; trained once the index holds ~100 frames)"
+        return "not trained (exact search; trained once the index holds a few frames)"
     on_disk = f", {stats.word_file_postings:,} of them in the word file" if stats.word_file_postings else ""
     return (f"{stats.shortlist_words:,} visual words trained on {stats.shortlist_training_descriptors:,} descriptors,"
             f" {stats.shortlist_postings:,} postings{on_disk}")
+
+
+def _descriptors_line(stats: IndexStats) -> str:
+    if not stats.compact_frames:
+        return "raw (128 bytes a keypoint; 'index compact' stores 16)"
+    return f"compact (16-byte codes) for {stats.compact_frames:,} of {stats.frames_with_features:,} frames"
+
+
+def compacted_json(frames: int, bytes_before: int, bytes_after: int, index_location: str) -> str:
+    """The ``index compact --json`` document."""
+    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "frames_encoded": frames,
+                "size_bytes_before": bytes_before, "size_bytes_after": bytes_after}
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def compacted_text(frames: int, bytes_before: int, bytes_after: int) -> str:
+    """The line ``index compact`` prints."""
+    return (f"compacted the descriptors of {frames:,} frames: {bytes_before / 1e6:,.1f} MB -> "
+            f"{bytes_after / 1e6:,.1f} MB")
 
 
 #: What became of one file given to ``index add``.

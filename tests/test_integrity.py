@@ -222,6 +222,35 @@ def test_kill_9_while_training_keeps_the_previous_shortlist(tmp_path: Path, medi
     assert shortlist_rows(index)[1] == shortlist[1] + 1  # a new generation
 
 
+def test_kill_9_while_compacting_leaves_every_descriptor_raw(tmp_path: Path, media_files: list[Path]) -> None:
+    """SIGKILL `index compact` while it rewrites the descriptors as codes: no codec, no coded row, a sound
+    index; compacting again completes."""
+    index = tmp_path / "index.sqlite"
+    indexed = CliRunner().invoke(cli, ["index", "add", *map(str, media_files), "--index", str(index)])
+    assert indexed.exit_code == 0, indexed.stderr
+    before = assert_sound(index, media_files)
+    point = KillPoint("UPDATE features SET descriptors", 3, 0, files=(), committed=())
+    assert kill_inside_transaction(point, ["index", "compact", "--index", index], index) is not None
+    assert assert_sound(index, media_files) == before
+    assert coded_rows(index) == (0, 0)
+    compacted = CliRunner().invoke(cli, ["index", "compact", "--index", str(index)])
+    assert compacted.exit_code == 0, compacted.stderr
+    assert assert_sound(index, media_files) == before
+    codecs, coded = coded_rows(index)
+    assert codecs == 1 and coded == len(SQLiteStore(index).featured_frame_ids())
+
+
+def coded_rows(index: Path) -> tuple[int, int]:
+    """(codec rows, feature rows stored as codes)."""
+    conn = sqlite3.connect(index)
+    try:
+        row = conn.execute("SELECT (SELECT count(*) FROM descriptor_codec),"
+                           " (SELECT count(*) FROM features WHERE encoding = 1)").fetchone()
+        return int(row[0]), int(row[1])
+    finally:
+        conn.close()
+
+
 def shortlist_rows(index: Path) -> tuple[int, int, int, int]:
     """(vocabularies, vocabulary generation, postings rows, total of their words' bytes)."""
     conn = sqlite3.connect(index)

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from ..codec import DescriptorCodec
 from ..features import LocalFeatures
 from ..shortlist.ondisk import WordFile, WordFileHeader
 from ..shortlist.words import Postings, Vocabulary
@@ -124,6 +125,8 @@ class IndexStats:
     shortlist_training_descriptors: int = 0
     shortlist_postings: int = 0
     word_file_postings: int = 0
+    #: Frames whose descriptors are stored as codes (``index compact``; 16 bytes a keypoint, not 128).
+    compact_frames: int = 0
 
 
 class IndexStore(Protocol):
@@ -160,6 +163,12 @@ class IndexStore(Protocol):
     def shortlist_vocabulary(self) -> Vocabulary | None: ...
 
     def install_vocabulary(self, vocabulary: Vocabulary) -> None: ...
+
+    def descriptor_codec(self) -> DescriptorCodec | None: ...
+
+    def compact_descriptors(self, codec: DescriptorCodec) -> int: ...
+
+    def vacuum(self) -> None: ...
 
     def postings(self, after_seq: int = 0) -> Iterator[Postings]: ...
 

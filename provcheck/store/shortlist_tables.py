@@ -15,8 +15,10 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from ..features import LocalFeatures, unpack
+from ..codec import DescriptorCodec
+from ..features import LocalFeatures
 from ..shortlist.words import Postings, Vocabulary
+from .feature_rows import FEATURE_COLUMNS, decode_features
 
 SCHEMA_SHORTLIST = """
 CREATE TABLE vocabulary (
@@ -94,8 +96,11 @@ def write_postings(conn: sqlite3.Connection, vocabulary: Vocabulary, frame_id: i
                   signatures.astype("<u8").tobytes()))
 
 
-def install(conn: sqlite3.Connection, vocabulary: Vocabulary, trained_at: str) -> None:
-    """Store a vocabulary and re-quantise every stored frame with it (inside the caller's transaction)."""
+def install(conn: sqlite3.Connection, vocabulary: Vocabulary, trained_at: str, codec: DescriptorCodec | None) -> None:
+    """Store a vocabulary and re-quantise every stored frame with it (inside the caller's transaction).
+
+    Frames stored as codes are quantised from their decoded descriptors (``codec``).
+    """
     previous = conn.execute("SELECT generation FROM vocabulary WHERE id = 1").fetchone()
     generation = 1 if previous is None else int(previous[0]) + 1
     conn.execute("INSERT OR REPLACE INTO vocabulary (id, generation, words, training_descriptors, trained_at, data)"
@@ -110,21 +115,9 @@ def install(conn: sqlite3.Connection, vocabulary: Vocabulary, trained_at: str) -
         if not rows:
             return
         for row in rows:
-            features, static = decode_features(row)
+            features, static = decode_features(row, codec)
             write_postings(conn, vocabulary, int(row[0]), seq, usable(features, static))
         last = int(rows[-1][0])
-
-
-#: The columns :func:`decode_features` reads, in its order.
-FEATURE_COLUMNS = "frame_id, width, height, keypoints, xy, descriptors, static"
-
-
-def decode_features(row: sqlite3.Row) -> tuple[LocalFeatures, NDArray[np.bool_]]:
-    """Features and static flags of a row of :data:`FEATURE_COLUMNS`."""
-    count = int(row[3])
-    features = unpack(bytes(row[4]), bytes(row[5]), int(row[1]), int(row[2]))
-    static = np.unpackbits(np.frombuffer(bytes(row[6]), dtype=np.uint8))[:count].astype(bool)
-    return features, static
 
 
 def iter_postings(conn: sqlite3.Connection, after_seq: int = 0, batch: int = 2_000) -> Iterator[Postings]:

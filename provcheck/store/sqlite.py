@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ..codec import DescriptorCodec
 from ..errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from ..features import DESCRIPTOR_BYTES, extractor_signature, pack, readable_signature
+from ..features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, readable_signature
 from ..hashing import HASHERS, hasher_signature
 from ..shortlist.ondisk import WordFile, WordFileHeader, word_file_path, write_word_file
 from ..shortlist.words import Postings, Vocabulary
-from . import shortlist_tables
+from . import feature_rows, shortlist_tables
 from .records import (
     FrameRecord,
     FrameTable,
@@ -36,7 +37,7 @@ from .records import (
     StoredFeatures,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = "provcheck"
 #: How long a writer waits for another process's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 60_000
@@ -83,7 +84,8 @@ CREATE TABLE features (
     keypoints INTEGER NOT NULL,
     xy BLOB NOT NULL,
     descriptors BLOB NOT NULL,
-    static BLOB NOT NULL
+    static BLOB NOT NULL,
+    encoding INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -138,6 +140,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.location = str(self.path)
         self._vocabulary = shortlist_tables.VocabularyCache()
+        self._codec = feature_rows.CodecCache()
         exists = self.path.exists()
         if exists and self.path.is_dir():
             raise IndexStoreError(f"{self.path}: is a directory, not an index file")
@@ -233,7 +236,8 @@ class SQLiteStore:
         Schema 1 had hashes only: its frames get an empty features table and keep
         matching by hash; re-adding a source with --replace gives it local features.
         Schema 2 had no shortlist: it gets empty shortlist tables, and the exact search
-        serves it until ``index add`` trains a vocabulary.
+        serves it until ``index add`` trains a vocabulary. Schema 3 stored every
+        descriptor raw: its feature rows are marked so and it gets an empty codec table.
         """
         with self._transaction() as conn:
             current = int(self._meta().get("schema_version", "0"))
@@ -243,6 +247,11 @@ class SQLiteStore:
                              (json.dumps(extractor_signature(), sort_keys=True),))
             if current in (1, 2):
                 _create_tables(conn, shortlist_tables.SCHEMA_SHORTLIST, if_missing=True)
+            if current in (1, 2, 3):
+                columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(features)")}
+                if "encoding" not in columns:
+                    conn.execute("ALTER TABLE features ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0")
+                _create_tables(conn, feature_rows.SCHEMA_CODEC, if_missing=True)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     def _create_schema(self) -> None:
@@ -252,7 +261,8 @@ class SQLiteStore:
             # Another process may have created the schema between our check and our lock.
             if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
                 return
-            _create_tables(conn, _SCHEMA + _SCHEMA_FEATURES + shortlist_tables.SCHEMA_SHORTLIST)
+            _create_tables(conn, _SCHEMA + _SCHEMA_FEATURES + shortlist_tables.SCHEMA_SHORTLIST
+                           + feature_rows.SCHEMA_CODEC)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -304,6 +314,7 @@ class SQLiteStore:
         try:
             with self._transaction() as conn:
                 vocabulary = self._vocabulary.current(conn)
+                codec = self._codec.current(conn)  # read inside the transaction: a compaction may have just landed
                 seq = shortlist_tables.next_seq(conn) if vocabulary is not None else 0
                 existing = conn.execute("SELECT id, title FROM sources WHERE sha256 = ?", (source.sha256,)).fetchone()
                 values = (
@@ -341,13 +352,14 @@ class SQLiteStore:
                          frame.pdq_quality),
                     )
                     if frame.features is not None:
-                        xy_blob, descriptor_blob = pack(frame.features)
+                        descriptor_blob, encoding = feature_rows.stored_descriptors(frame.features, codec)
                         static = frame.static if frame.static is not None else np.zeros(len(frame.features), bool)
                         conn.execute(
-                            "INSERT INTO features (frame_id, width, height, keypoints, xy, descriptors, static)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            "INSERT INTO features (frame_id, width, height, keypoints, xy, descriptors, static,"
+                            " encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (cursor.lastrowid, frame.features.width, frame.features.height, len(frame.features),
-                             xy_blob, descriptor_blob, np.packbits(static).tobytes()),
+                             frame.features.xy.astype("<f4").tobytes(), descriptor_blob,
+                             np.packbits(static).tobytes(), encoding),
                         )
                         if vocabulary is not None:
                             shortlist_tables.write_postings(conn, vocabulary, int(cursor.lastrowid or 0), seq,
@@ -411,7 +423,7 @@ class SQLiteStore:
         if integrity != ["ok"]:
             problems.extend(f"sqlite integrity: {line}" for line in integrity[:10])
         tables = {str(row[0]) for row in self._query_all("SELECT name FROM sqlite_master WHERE type = 'table'", ())}
-        for table in ("meta", "sources", "frames", "features", "vocabulary", "postings"):
+        for table in ("meta", "sources", "frames", "features", "vocabulary", "postings", "descriptor_codec"):
             if table not in tables:
                 problems.append(f"missing table {table}")
         if problems:
@@ -434,13 +446,10 @@ class SQLiteStore:
             bad = self._query_one(f"SELECT count(*) FROM frames WHERE length({name}) != ?", (size,))
             if bad is not None and int(bad[0]):
                 problems.append(f"{int(bad[0])} frames have a {name} hash of the wrong length")
-        bad = self._query_one(
-            "SELECT count(*) FROM features WHERE length(xy) != keypoints * 8 OR length(descriptors) != keypoints * ?"
-            " OR length(static) != (keypoints + 7) / 8",
-            (DESCRIPTOR_BYTES,),
-        )
-        if bad is not None and int(bad[0]):
-            problems.append(f"{int(bad[0])} feature rows have blobs that disagree with their keypoint count")
+        try:
+            problems.extend(feature_rows.problems(self._conn))
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"feature rows unreadable ({exc})")
         orphans = self._query_one("SELECT count(*) FROM features WHERE frame_id NOT IN (SELECT id FROM frames)", ())
         if orphans is not None and int(orphans[0]):
             problems.append(f"{int(orphans[0])} feature rows belong to no frame")
@@ -454,8 +463,9 @@ class SQLiteStore:
 
     def feature_table(self) -> list[StoredFeatures]:
         """Every stored frame's local features, by frame id."""
-        rows = self._query_all(f"SELECT {shortlist_tables.FEATURE_COLUMNS} FROM features ORDER BY frame_id", ())
-        return [StoredFeatures(int(row[0]), *shortlist_tables.decode_features(row)) for row in rows]
+        rows = self._query_all(f"SELECT {feature_rows.FEATURE_COLUMNS} FROM features ORDER BY frame_id", ())
+        codec = self.descriptor_codec()
+        return [StoredFeatures(int(row[0]), *feature_rows.decode_features(row, codec)) for row in rows]
 
     def features_of(self, frame_ids: Sequence[int]) -> dict[int, StoredFeatures]:
         """The local features of the given frames (those that have any), by frame id."""
@@ -463,10 +473,10 @@ class SQLiteStore:
         wanted = sorted(set(int(frame_id) for frame_id in frame_ids))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = self._query_all(f"SELECT {shortlist_tables.FEATURE_COLUMNS} FROM features WHERE frame_id IN"
+            rows = self._query_all(f"SELECT {feature_rows.FEATURE_COLUMNS} FROM features WHERE frame_id IN"
                                    f" ({', '.join('?' for _ in chunk)})", tuple(chunk))
             for row in rows:
-                found[int(row[0])] = StoredFeatures(int(row[0]), *shortlist_tables.decode_features(row))
+                found[int(row[0])] = StoredFeatures(int(row[0]), *self._decoded(row))
         return found
 
     def featured_frame_ids(self) -> NDArray[np.int64]:
@@ -495,6 +505,36 @@ class SQLiteStore:
         sample = np.concatenate(chunks) if chunks else np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
         return sample[:limit]
 
+    def _decoded(self, row: sqlite3.Row) -> tuple[LocalFeatures, NDArray[np.bool_]]:
+        try:
+            return feature_rows.decode_features(row, self.descriptor_codec())
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def descriptor_codec(self) -> DescriptorCodec | None:
+        """The codec the index stores descriptors with, once compacted."""
+        try:
+            return self._codec.current(self._conn)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index's descriptor codec ({exc})") from exc
+
+    def compact_descriptors(self, codec: DescriptorCodec) -> int:
+        """Store ``codec`` (unless the index has one) and every raw descriptor as its codes, in one transaction;
+        the frames encoded. Later adds store codes too. The file keeps its size until :meth:`vacuum`."""
+        try:
+            with self._transaction() as conn:
+                return feature_rows.install_codec(conn, codec, _now_iso())
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
+
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages (after a compaction; takes as long as copying the index)."""
+        try:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot rewrite the index ({exc})") from exc
+
     def shortlist_vocabulary(self) -> Vocabulary | None:
         """The vocabulary the stored postings were made with, if one was trained."""
         try:
@@ -506,7 +546,7 @@ class SQLiteStore:
         """Store a vocabulary and re-quantise every stored frame with it, in one transaction."""
         try:
             with self._transaction() as conn:
-                shortlist_tables.install(conn, vocabulary, _now_iso())
+                shortlist_tables.install(conn, vocabulary, _now_iso(), self.descriptor_codec())
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
 
@@ -563,6 +603,7 @@ class SQLiteStore:
         )
         frames = self._query_one("SELECT count(*) FROM frames", ())
         featured = self._query_one("SELECT count(*) FROM features", ())
+        compact = self._query_one("SELECT count(*) FROM features WHERE encoding = ?", (feature_rows.CODES,))
         meta = self._meta()
         if counts is None or frames is None:
             raise IndexStoreError(f"{self.path}: cannot read the index (no row counts)")
@@ -587,6 +628,7 @@ class SQLiteStore:
             shortlist_training_descriptors=vocabulary.training_descriptors if vocabulary is not None else 0,
             shortlist_postings=self.postings_count(),
             word_file_postings=word_file.header.postings if word_file is not None else 0,
+            compact_frames=int(compact[0]) if compact is not None else 0,
         )
 
     def _query_one(self, sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
