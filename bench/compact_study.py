@@ -23,7 +23,7 @@ Variants (codebooks are trained on descriptors sampled from the OTHER seed's ind
 
 Per-claim answers are the accuracy bench's own (``accuracy.run_provcheck``), written to
 ``OUT/seedN/answers.jsonl`` as they come (a run can be resumed) and assembled into
-``OUT/seedN/results_VARIANT.json`` in results.json's format, which
+``OUT/seedN/results_VARIANT.json`` in results.json's format (and ``OUT/tables.md``), which
 ``bench/verdict_diff.py --answers-only`` diffs against the kept results.json. To save
 time, the variants of one claim run back to back and share the claim's SIFT extraction
 and shortlist votes (pure functions of the same pixels, memoised by content); the
@@ -31,10 +31,15 @@ per-claim seconds are therefore not query times.
 
     PYTHONPATH=.:bench python bench/compact_study.py run --seeds 2024 2027 \
         --variants baseline pq32 pq16 sq4 rpq16 --out /work/runs/compact
+    PYTHONPATH=.:bench python bench/compact_study.py run --variants ropq16 --out /work/runs/compact  # adds a variant
     PYTHONPATH=.:bench python bench/compact_study.py report --out /work/runs/compact
-    PYTHONPATH=.:bench python bench/compact_study.py micro --out /work/runs/compact   # verify / decode timings
+    OMP_NUM_THREADS=1 PYTHONPATH=.:bench python bench/compact_study.py micro --seeds 2024 \
+        --variants baseline sq4 pq32 pq16 rpq16 ropq16 --out /work/runs/compact   # verify / decode timings
     PYTHONPATH=.:bench python bench/compact_study.py bytes --out /work/runs/compact   # on-disk breakdown
     PYTHONPATH=.:bench python bench/compact_study.py words --out /work/runs/compact   # inliers sharing a visual word
+
+Timings: on a shared machine faiss's OpenMP threads made decoding a 1,000-keypoint frame
+~40x slower than with ``OMP_NUM_THREADS=1`` (contention, not work); measure with one thread.
 
 Runs are read from ``--runs`` (default /work/runs/acc: ``aN/seedN/{index.sqlite,results.json}``);
 each index is copied under OUT first (opening an index may switch its journal mode).
