@@ -30,19 +30,19 @@ and shortlist votes (pure functions of the same pixels, memoised by content); th
 per-claim seconds are therefore not query times.
 
     PYTHONPATH=.:bench python bench/compact_study.py run --seeds 2024 2027 \
-        --variants baseline pq32 pq16 sq4 rpq16 --out /work/runs/compact
-    PYTHONPATH=.:bench python bench/compact_study.py run --variants ropq16 --out /work/runs/compact  # adds a variant
-    PYTHONPATH=.:bench python bench/compact_study.py report --out /work/runs/compact
+        --variants baseline pq32 pq16 sq4 rpq16 --runs RUNS --out OUT
+    PYTHONPATH=.:bench python bench/compact_study.py run --variants ropq16 --runs RUNS --out OUT  # adds a variant
+    PYTHONPATH=.:bench python bench/compact_study.py report --runs RUNS --out OUT
     OMP_NUM_THREADS=1 PYTHONPATH=.:bench python bench/compact_study.py micro --seeds 2024 \
-        --variants baseline sq4 pq32 pq16 rpq16 ropq16 --out /work/runs/compact   # verify / decode timings
-    PYTHONPATH=.:bench python bench/compact_study.py bytes --out /work/runs/compact   # on-disk breakdown
-    PYTHONPATH=.:bench python bench/compact_study.py words --out /work/runs/compact   # inliers sharing a visual word
+        --variants baseline sq4 pq32 pq16 rpq16 ropq16 --runs RUNS --out OUT   # verify / decode timings
+    PYTHONPATH=.:bench python bench/compact_study.py bytes --runs RUNS --out OUT   # on-disk breakdown
+    PYTHONPATH=.:bench python bench/compact_study.py words --runs RUNS --out OUT   # inliers sharing a visual word
 
 Timings: on a shared machine faiss's OpenMP threads made decoding a 1,000-keypoint frame
 ~40x slower than with ``OMP_NUM_THREADS=1`` (contention, not work); measure with one thread.
 
-Runs are read from ``--runs`` (default /work/runs/acc: ``aN/seedN/{index.sqlite,results.json}``);
-each index is copied under OUT first (opening an index may switch its journal mode).
+Runs are read from ``--runs`` (``RUNS/aN/seedN/{index.sqlite,results.json}``, as
+``bench/accuracy.py --seed N --out RUNS/aN`` keeps them); each index is copied under OUT first (opening an index may switch its journal mode).
 """
 
 from __future__ import annotations
@@ -767,8 +767,8 @@ def inlier_words(runs: Path, out: Path, seeds: Sequence[int]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("run", "report", "micro", "bytes", "words"))
-    parser.add_argument("--runs", type=Path, default=Path("/work/runs/acc"))
-    parser.add_argument("--out", type=Path, default=Path("/work/runs/compact"))
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--variants", nargs="+", default=["baseline", "pq32", "pq16", "sq4", "rpq16"])
     parser.add_argument("--limit", type=int, default=None, help="only the first N claims of each seed")
