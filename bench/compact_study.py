@@ -42,8 +42,8 @@ Timings: on a shared machine faiss's OpenMP threads made decoding a 1,000-keypoi
 ~40x slower than with ``OMP_NUM_THREADS=1`` (contention, not work); measure with one thread.
 
 Runs are read from ``--runs`` (``RUNS/aN/seedN/{index.sqlite,results.json}``, as
-``bench/accuracy.py --seed N --out RUNS/aN`` keeps them); each index is copied under OUT first (opening an index may switch its
-journal mode).
+``bench/accuracy.py --seed N --out RUNS/aN`` keeps them); each index is copied under OUT
+first (opening an index may switch its journal mode).
 """
 
 from __future__ import annotations
