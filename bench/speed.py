@@ -301,10 +301,15 @@ def section_batch(bench: Bench) -> dict[str, Any]:
     listing = bench.root / "claims.txt"
     listing.write_text("".join(f"{path}\n" for path in claims), encoding="utf-8")
     frames = index_info(index_path)["frames"]
-    say(f"batch: {len(claims)} claims in one `provcheck match --json-lines` call ({frames} indexed frames)")
-    one = checked(run_measured([provcheck("match", "--json-lines", "--quiet", "--index", str(index_path),
-                                          "--from-file", str(listing))]), "match --json-lines")
+    cores = os.cpu_count() or 1
+    say(f"batch: {len(claims)} claims in one `provcheck match --json-lines` call, --jobs 1 and --jobs {cores}"
+        f" ({frames} indexed frames)")
+    alone = checked(run_measured([provcheck("match", "--json-lines", "--quiet", "--jobs", "1", "--index",
+                                            str(index_path), "--from-file", str(listing))]), "match --jobs 1")
+    one = checked(run_measured([provcheck("match", "--json-lines", "--quiet", "--jobs", str(cores), "--index",
+                                          str(index_path), "--from-file", str(listing))]), "match --json-lines")
     batch_results = [json.loads(line) for line in one.stdouts[0].splitlines() if line.strip()]
+    alone_results = [json.loads(line) for line in alone.stdouts[0].splitlines() if line.strip()]
     separate_walls, separate_cpu, separate_rss, separate_results = [], [], [], []
     for number, claim in enumerate(claims, 1):
         if number % 10 == 1:
@@ -329,8 +334,12 @@ def section_batch(bench: Bench) -> dict[str, Any]:
         "size": size_name(BATCH_SIZE), "indexed_frames": frames, "claims": len(claims),
         "claim_kinds": {"frame": sum("_frame_" in p.name for p in claims),
                         "crop_caption": sum("_crop_caption_" in p.name for p in claims)},
+        "jobs": cores,
         "one_call": {"wall_s": one.wall_s, "cpu_s": one.cpu_s, "per_claim_s": one.wall_s / len(claims),
                      "max_rss_mb": one.max_rss_mb},
+        "one_call_jobs_1": {"wall_s": alone.wall_s, "cpu_s": alone.cpu_s, "per_claim_s": alone.wall_s / len(claims),
+                            "max_rss_mb": alone.max_rss_mb},
+        "jobs_1_same_results": sum(a == b for a, b in zip(alone_results, batch_results, strict=True)),
         "separate_calls": {"wall_s": total_separate, "cpu_s": sum(separate_cpu),
                            "per_claim_s": total_separate / len(claims),
                            "median_call_s": statistics.median(separate_walls), "min_call_s": min(separate_walls),
@@ -350,8 +359,13 @@ def print_batch(result: dict[str, Any]) -> None:
     print("| run | processes | total wall s | CPU s | wall s / claim | median s / call | vs one call | "
           "peak RSS MB, largest |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| one `provcheck match --json-lines` call | 1 | {one['wall_s']:.1f} | {one['cpu_s']:.1f} | "
+    alone = result["one_call_jobs_1"]
+    print(f"| one `provcheck match --json-lines --jobs {result['jobs']}` call | 1 + {result['jobs']} workers | "
+          f"{one['wall_s']:.1f} | {one['cpu_s']:.1f} | "
           f"{one['per_claim_s']:.2f} | {one['wall_s']:.1f} | 1.00x | {one['max_rss_mb']:.0f} |")
+    print(f"| one `provcheck match --json-lines --jobs 1` call | 1 | {alone['wall_s']:.1f} | {alone['cpu_s']:.1f} | "
+          f"{alone['per_claim_s']:.2f} | {alone['wall_s']:.1f} | {alone['wall_s'] / one['wall_s']:.2f}x | "
+          f"{alone['max_rss_mb']:.0f} |")
     print(f"| one `provcheck match --json` call per claim | {n} | {sep['wall_s']:.1f} | {sep['cpu_s']:.1f} | "
           f"{sep['per_claim_s']:.2f} | {sep['median_call_s']:.2f} | {result['separate_vs_one']:.2f}x | "
           f"{sep['max_rss_mb']:.0f} |")
@@ -359,7 +373,8 @@ def print_batch(result: dict[str, Any]) -> None:
     print(f"\nverdicts (one call): {v['match']} match, {v['possible']} possible, {v['none']} none; "
           f"{result['matched_own_video']}/{n} matched the video they were made from")
     print(f"same verdict both ways: {result['same_verdicts']}/{n}; identical results (every field): "
-          f"{result['same_results']}/{n}")
+          f"{result['same_results']}/{n}; --jobs 1 and --jobs {result['jobs']} identical lines: "
+          f"{result['jobs_1_same_results']}/{n}")
 
 
 # Sections in the order they run: name -> (measure, print). A section measures into a JSON-ready dict.
