@@ -381,6 +381,9 @@ def index_compact(index_path: Path | None, as_json: bool, quiet: bool) -> None:
     from . import report
 
     with _index(index_path) as store:
+        if not quiet:  # minutes on a large index: say what the wait is
+            click.echo("provcheck: compacting the descriptors (one transaction, then the file is rewritten)",
+                       err=True)
         frames, before, after = store.compact()
         location = str(store.path)
     click.echo(report.compacted_json(frames, before, after, location) if as_json
