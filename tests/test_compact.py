@@ -191,3 +191,25 @@ def test_a_schema_3_index_is_migrated_and_still_matches(tmp_path: Path, built_in
         assert index.verify_integrity().ok
         assert index.match(claims[0])[0].verdict is Verdict.MATCH
     assert _encodings(path)[1] == 0
+
+
+def test_check_finds_damaged_codes_and_a_missing_codec(tmp_path: Path, compactable: Path, claims: list[Path]) -> None:
+    path = _copy(compactable, tmp_path / "compact.sqlite")
+    with Index(path) as index:
+        index.compact()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE features SET descriptors = substr(descriptors, 1, 10)"
+                 " WHERE frame_id = (SELECT min(frame_id) FROM features)")
+    conn.commit()
+    conn.close()
+    problems = Index(path).verify_integrity().problems
+    assert any("disagree with their keypoint count or encoding" in problem for problem in problems)
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM descriptor_codec")
+    conn.commit()
+    conn.close()
+    problems = Index(path).verify_integrity().problems
+    assert any("no descriptor codec" in problem for problem in problems)
+    result = CliRunner().invoke(cli, ["match", str(claims[0]), "--index", str(path), "--jobs", "1"])
+    assert result.exit_code == ExitCode.INDEX_ERROR, result.stderr
+    assert result.stderr.count("\n") == 1 and "codes but the index has no codec" in result.stderr
