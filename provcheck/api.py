@@ -477,9 +477,13 @@ class Index:
         self._engine = None
         return vocabulary
 
-    def compact(self) -> tuple[int, int, int]:
+    def compact(self, progress: Callable[[int, int], None] | None = None) -> tuple[int, int, int]:
         """Store every descriptor as codes of a codec trained on the index (:mod:`provcheck.codec`), then
         rewrite the file without the space that frees.
+
+        A batch of frames is encoded a transaction: interrupted, the index is sound (some
+        frames coded, the rest raw) and compacting again goes on. ``progress`` is called
+        with (frames encoded, frames to encode) after each batch.
 
         Returns:
             (frames encoded, index bytes before, index bytes after).
@@ -496,7 +500,9 @@ class Index:
                 raise IndexStoreError(f"{store.location}: {sample.shape[0]} stored descriptors are too few to train"
                                       f" the descriptor codec (at least {CODEC_MIN_TRAINING_DESCRIPTORS})")
             codec = DescriptorCodec.train(sample)
-        frames = store.compact_descriptors(codec)
+        raw = store.stats()
+        total = raw.frames_with_features - raw.compact_frames
+        frames = store.compact_descriptors(codec, None if progress is None else lambda done: progress(done, total))
         store.vacuum()
         self._engine = None
         return frames, before, store.stats().size_bytes

@@ -370,8 +370,9 @@ def index_compact(index_path: Path | None, as_json: bool, quiet: bool) -> None:
     frame added later is stored compactly too. Verification reads decoded descriptors:
     on the benches every verdict and source stayed the same, with ~7 % fewer inliers on
     the true frame (README, "Compact descriptors"). Cannot be undone but by re-adding
-    the sources. One transaction: interrupted, the index is as it was; the rewrite
-    afterwards (VACUUM) needs free disk space as large as the index.
+    the sources. Frames are encoded 500 a transaction: interrupted, the index is sound
+    and running the command again goes on. The rewrite afterwards (VACUUM) needs free
+    disk space as large as the index.
 
     \b
     Examples:
@@ -380,11 +381,20 @@ def index_compact(index_path: Path | None, as_json: bool, quiet: bool) -> None:
     """
     from . import report
 
-    with _index(index_path) as store:
+    with _index(index_path) as store, ExitStack() as stack:
         if not quiet:  # minutes on a large index: say what the wait is
-            click.echo("provcheck: compacting the descriptors (one transaction, then the file is rewritten)",
-                       err=True)
-        frames, before, after = store.compact()
+            click.echo("provcheck: compacting the descriptors (then the file is rewritten)", err=True)
+        update: Callable[[int, int], None] | None = None
+        if not quiet and _stderr_is_terminal():
+            drawn: ProgressBar[int] | None = None
+
+            def update(done: int, total: int) -> None:
+                nonlocal drawn
+                if drawn is None:
+                    drawn = stack.enter_context(click.progressbar(length=total, label="compacting", file=sys.stderr))
+                drawn.update(done - drawn.pos)
+
+        frames, before, after = store.compact(update)
         location = str(store.path)
     click.echo(report.compacted_json(frames, before, after, location) if as_json
                else report.compacted_text(frames, before, after))

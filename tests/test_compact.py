@@ -16,6 +16,7 @@ from provcheck.cli import cli
 from provcheck.codec import CODE_BYTES, DescriptorCodec
 from provcheck.errors import ExitCode, IndexStoreError
 from provcheck.features import extract, rootsift
+from provcheck.store import feature_rows
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +214,25 @@ def test_check_finds_damaged_codes_and_a_missing_codec(tmp_path: Path, compactab
     result = CliRunner().invoke(cli, ["match", str(claims[0]), "--index", str(path), "--jobs", "1"])
     assert result.exit_code == ExitCode.INDEX_ERROR, result.stderr
     assert result.stderr.count("\n") == 1 and "codes but the index has no codec" in result.stderr
+
+
+def test_an_interrupted_compaction_leaves_a_sound_mixed_index_and_goes_on(
+        tmp_path: Path, compactable: Path, claims: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _copy(compactable, tmp_path / "compact.sqlite")
+    monkeypatch.setattr(feature_rows, "COMPACT_BATCH", 3)
+    seen: list[tuple[int, int]] = []
+
+    def stop_after_two_batches(done: int, total: int) -> None:
+        seen.append((done, total))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with Index(path) as index, pytest.raises(KeyboardInterrupt):
+        index.compact(stop_after_two_batches)
+    raw, coded, wrong = _encodings(path)
+    assert coded == 6 and raw > 0 and wrong == 0 and seen == [(3, raw + 6), (6, raw + 6)]
+    with Index(path) as index:
+        assert index.verify_integrity().ok
+        assert index.match(claims[0])[0].verdict is Verdict.MATCH  # coded and raw frames side by side
+        frames, _, _ = index.compact()
+    assert frames == raw and _encodings(path) == (0, raw + 6, 0)

@@ -223,8 +223,8 @@ def test_kill_9_while_training_keeps_the_previous_shortlist(tmp_path: Path, medi
 
 
 def test_kill_9_while_compacting_leaves_every_descriptor_raw(tmp_path: Path, media_files: list[Path]) -> None:
-    """SIGKILL `index compact` while it rewrites the descriptors as codes: no codec, no coded row, a sound
-    index; compacting again completes."""
+    """SIGKILL `index compact` inside its first batch of re-encoded frames: no codec, no coded row, a sound
+    index; compacting again completes. (An interruption between batches: test_compact.)"""
     index = tmp_path / "index.sqlite"
     indexed = CliRunner().invoke(cli, ["index", "add", *map(str, media_files), "--index", str(index)])
     assert indexed.exit_code == 0, indexed.stderr

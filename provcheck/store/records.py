@@ -7,7 +7,7 @@ without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -166,7 +166,7 @@ class IndexStore(Protocol):
 
     def descriptor_codec(self) -> DescriptorCodec | None: ...
 
-    def compact_descriptors(self, codec: DescriptorCodec) -> int: ...
+    def compact_descriptors(self, codec: DescriptorCodec, progress: Callable[[int], None] | None = None) -> int: ...
 
     def vacuum(self) -> None: ...
 

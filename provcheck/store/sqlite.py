@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -518,12 +518,23 @@ class SQLiteStore:
         except (sqlite3.DatabaseError, ValueError) as exc:
             raise IndexStoreError(f"{self.path}: cannot read the index's descriptor codec ({exc})") from exc
 
-    def compact_descriptors(self, codec: DescriptorCodec) -> int:
-        """Store ``codec`` (unless the index has one) and every raw descriptor as its codes, in one transaction;
-        the frames encoded. Later adds store codes too. The file keeps its size until :meth:`vacuum`."""
+    def compact_descriptors(self, codec: DescriptorCodec, progress: Callable[[int], None] | None = None) -> int:
+        """Store ``codec`` (unless the index has one) and every raw descriptor as its codes, a batch of frames a
+        transaction (interrupted, the index is sound and the next call goes on); the frames encoded.
+
+        Later adds store codes too. The file keeps its size until :meth:`vacuum`.
+        ``progress`` is called with the frames encoded so far after each batch.
+        """
+        encoded = 0
         try:
-            with self._transaction() as conn:
-                return feature_rows.install_codec(conn, codec, _now_iso())
+            while True:
+                with self._transaction() as conn:
+                    batch = feature_rows.encode_batch(conn, codec, _now_iso())
+                if batch == 0:
+                    return encoded
+                encoded += batch
+                if progress is not None:
+                    progress(encoded)
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
 
