@@ -464,8 +464,7 @@ class SQLiteStore:
     def feature_table(self) -> list[StoredFeatures]:
         """Every stored frame's local features, by frame id."""
         rows = self._query_all(f"SELECT {feature_rows.FEATURE_COLUMNS} FROM features ORDER BY frame_id", ())
-        codec = self.descriptor_codec()
-        return [StoredFeatures(int(row[0]), *feature_rows.decode_features(row, codec)) for row in rows]
+        return [StoredFeatures(int(row[0]), *self._decoded(row)) for row in rows]
 
     def features_of(self, frame_ids: Sequence[int]) -> dict[int, StoredFeatures]:
         """The local features of the given frames (those that have any), by frame id."""
@@ -506,8 +505,10 @@ class SQLiteStore:
         return sample[:limit]
 
     def _decoded(self, row: sqlite3.Row) -> tuple[LocalFeatures, NDArray[np.bool_]]:
+        """A features row read; the codec is looked up only for a row stored as codes (a raw index has none)."""
         try:
-            return feature_rows.decode_features(row, self.descriptor_codec())
+            codec = self.descriptor_codec() if int(row[7]) == feature_rows.CODES else None
+            return feature_rows.decode_features(row, codec)
         except (sqlite3.DatabaseError, ValueError) as exc:
             raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
 
