@@ -478,8 +478,9 @@ class Index:
         return vocabulary
 
     def compact(self, progress: Callable[[int, int], None] | None = None) -> tuple[int, int, int]:
-        """Store every descriptor as codes of a codec trained on the index (:mod:`provcheck.codec`), then
-        rewrite the file without the space that frees.
+        """Store every descriptor as codes of a codec trained on the index (:mod:`provcheck.codec`), move
+        every shortlist posting still held in the index into the word file, then rewrite the file
+        without the space that frees.
 
         A batch of frames is encoded a transaction: interrupted, the index is sound (some
         frames coded, the rest raw) and compacting again goes on. ``progress`` is called
@@ -503,6 +504,7 @@ class Index:
         raw = store.stats()
         total = raw.frames_with_features - raw.compact_frames
         frames = store.compact_descriptors(codec, None if progress is None else lambda done: progress(done, total))
+        shortlist_upkeep.seal_postings(store)
         store.vacuum()
         self._engine = None
         return frames, before, store.stats().size_bytes

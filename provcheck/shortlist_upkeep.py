@@ -100,3 +100,13 @@ def keep_word_file(store: IndexStore, announce: Announce | None = None) -> bool:
     except IndexStoreError:
         return False
     return True
+
+
+def seal_postings(store: IndexStore) -> bool:
+    """Write the word file now if any posting is still held in the index itself; whether it was written.
+
+    For ``index compact``: the index is to be made small, so a failure is an error here.
+    """
+    if store.shortlist_vocabulary() is None or store.unsealed_postings() == 0:
+        return False
+    return store.write_word_file() is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -192,6 +193,15 @@ def built_index(tmp_path_factory: pytest.TempPathFactory, pan_clip: Path, other_
         index.add(other_clip, title="Other clip", published="2015-01-02")
         index.add(still_path, title="Still photo", url="https://photos.example.org/1", published="2016-07-01")
     return path
+
+
+def copy_index(index: Path, to: Path) -> Path:
+    """A copy of a SQLite index made with SQLite's backup API (consistent even in WAL mode)."""
+    source, target = sqlite3.connect(index), sqlite3.connect(to)
+    source.backup(target)
+    source.close()
+    target.close()
+    return to
 
 
 def frame_at(clip: Path, number: int) -> NDArray[np.uint8]:

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import frame_at, texture, write_still
+from conftest import copy_index, frame_at, texture, write_still
 
 from provcheck import Index, Verdict
 from provcheck.cli import cli
 from provcheck.codec import CODE_BYTES, DescriptorCodec
 from provcheck.errors import ExitCode, IndexStoreError
 from provcheck.features import extract, rootsift
-from provcheck.store import feature_rows
+from provcheck.store import SCHEMA_VERSION, feature_rows
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +76,11 @@ def test_too_few_descriptors_to_train(descriptors: np.ndarray) -> None:
 def compactable(tmp_path_factory: pytest.TempPathFactory, built_index: Path) -> Path:
     """The shared test index plus three stills: enough descriptors (> 10,240) to train a codec on."""
     folder = tmp_path_factory.mktemp("compactable")
-    path = _copy(built_index, folder / "index.sqlite")
+    path = copy_index(built_index, folder / "index.sqlite")
     with Index(path) as index:
         for number in range(3):
             index.add(write_still(folder / f"extra_{number}.png", texture(700 + number, 480, 720)))
     return path
-
-
-def _copy(index: Path, to: Path) -> Path:
-    source, target = sqlite3.connect(index), sqlite3.connect(to)
-    source.backup(target)
-    source.close()
-    target.close()
-    return to
 
 
 def _encodings(index: Path) -> tuple[int, int, int]:
@@ -114,12 +106,15 @@ def claims(tmp_path_factory: pytest.TempPathFactory, pan_clip: Path, still_path:
 
 
 def test_a_compacted_index_answers_as_before(tmp_path: Path, compactable: Path, claims: list[Path]) -> None:
-    path = _copy(compactable, tmp_path / "compact.sqlite")
+    path = copy_index(compactable, tmp_path / "compact.sqlite")
     before = [Index(path).match(claim) for claim in claims]
     with Index(path) as index:
+        assert index.info().shortlist_words > 0 and index._open().unsealed_postings() > 0
         frames, size_before, size_after = index.compact()
         stats = index.info()
         assert index.verify_integrity().ok
+        # the shortlist's postings moved to the word file: stored once
+        assert index._open().unsealed_postings() == 0 and stats.word_file_postings == stats.shortlist_postings
     assert frames == stats.frames_with_features == stats.compact_frames > 0
     assert size_after < 0.6 * size_before
     assert _encodings(path) == (0, frames, 0)
@@ -138,7 +133,7 @@ def test_a_compacted_index_answers_as_before(tmp_path: Path, compactable: Path, 
 
 
 def test_sources_added_after_compaction_are_stored_as_codes(tmp_path: Path, compactable: Path) -> None:
-    path = _copy(compactable, tmp_path / "compact.sqlite")
+    path = copy_index(compactable, tmp_path / "compact.sqlite")
     with Index(path) as index:
         index.compact()
         picture = texture(31, 480, 720)
@@ -168,34 +163,34 @@ def test_an_index_too_small_to_compact_says_so(tmp_path: Path, still_path: Path)
 
 
 def test_index_compact_json_and_info(tmp_path: Path, compactable: Path) -> None:
-    path = _copy(compactable, tmp_path / "compact.sqlite")
+    path = copy_index(compactable, tmp_path / "compact.sqlite")
     result = CliRunner().invoke(cli, ["index", "compact", "--index", str(path), "--json"])
     assert result.exit_code == 0, result.stderr
     assert "compacting" in result.stderr
     document = json.loads(result.stdout)
     assert document["frames_encoded"] > 0 and document["size_bytes_after"] < document["size_bytes_before"]
     info = json.loads(CliRunner().invoke(cli, ["index", "info", "--index", str(path), "--json"]).stdout)
-    assert info["compact_frames"] == info["frames_with_features"] and info["schema_version"] == 4
+    assert info["compact_frames"] == info["frames_with_features"] and info["schema_version"] == SCHEMA_VERSION
     quiet = CliRunner().invoke(cli, ["index", "compact", "--index", str(path), "--json", "--quiet"])
     assert quiet.stderr == "" and json.loads(quiet.stdout)["frames_encoded"] == 0  # nothing raw is left
 
 
 def test_a_schema_3_index_is_migrated_and_still_matches(tmp_path: Path, built_index: Path,
                                                         claims: list[Path]) -> None:
-    path = _copy(built_index, tmp_path / "old.sqlite")
+    path = copy_index(built_index, tmp_path / "old.sqlite")
     conn = sqlite3.connect(path)
     conn.executescript("ALTER TABLE features DROP COLUMN encoding; DROP TABLE descriptor_codec;"
                        " UPDATE meta SET value = '3' WHERE key = 'schema_version';")
     conn.close()
     with Index(path) as index:
-        assert index.info().schema_version == 4
+        assert index.info().schema_version == SCHEMA_VERSION
         assert index.verify_integrity().ok
         assert index.match(claims[0])[0].verdict is Verdict.MATCH
     assert _encodings(path)[1] == 0
 
 
 def test_check_finds_damaged_codes_and_a_missing_codec(tmp_path: Path, compactable: Path, claims: list[Path]) -> None:
-    path = _copy(compactable, tmp_path / "compact.sqlite")
+    path = copy_index(compactable, tmp_path / "compact.sqlite")
     with Index(path) as index:
         index.compact()
     conn = sqlite3.connect(path)
@@ -218,7 +213,7 @@ def test_check_finds_damaged_codes_and_a_missing_codec(tmp_path: Path, compactab
 
 def test_an_interrupted_compaction_leaves_a_sound_mixed_index_and_goes_on(
         tmp_path: Path, compactable: Path, claims: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _copy(compactable, tmp_path / "compact.sqlite")
+    path = copy_index(compactable, tmp_path / "compact.sqlite")
     monkeypatch.setattr(feature_rows, "COMPACT_BATCH", 3)
     seen: list[tuple[int, int]] = []
 

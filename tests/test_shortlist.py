@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import texture
+from conftest import copy_index, texture
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -181,12 +181,7 @@ def test_unrelated_claim_stays_unmatched_with_the_inverted_file(trained_index: P
 
 def test_adds_and_removes_after_training_keep_postings_with_their_frames(tmp_path: Path, trained_index: Path,
                                                                          photo_files: list[Path]) -> None:
-    path = tmp_path / "copy.sqlite"
-    source = sqlite3.connect(trained_index)
-    target = sqlite3.connect(path)
-    source.backup(target)
-    source.close()
-    target.close()
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
     with Index(path) as index:
         before = stored_counts(path)
         added = index.add(photo_files[5])
@@ -200,11 +195,8 @@ def test_adds_and_removes_after_training_keep_postings_with_their_frames(tmp_pat
 
 
 def test_check_finds_postings_that_disagree(tmp_path: Path, trained_index: Path) -> None:
-    path = tmp_path / "damaged.sqlite"
-    source = sqlite3.connect(trained_index)
+    path = copy_index(trained_index, tmp_path / "damaged.sqlite")
     target = sqlite3.connect(path)
-    source.backup(target)
-    source.close()
     target.execute("DELETE FROM postings WHERE frame_id = (SELECT min(frame_id) FROM postings)")
     target.execute("UPDATE postings SET keypoints = keypoints + 1 WHERE frame_id = (SELECT max(frame_id) FROM postings)")
     target.commit()
@@ -286,11 +278,7 @@ def test_damaged_word_file_is_ignored(tmp_path: Path, vocabulary: Vocabulary,
 def test_word_file_beside_the_index_serves_matches_and_newer_adds(tmp_path: Path, trained_index: Path,
                                                                   photos: list[NDArray[np.uint8]],
                                                                   photo_files: list[Path]) -> None:
-    path = tmp_path / "copy.sqlite"
-    source, target = sqlite3.connect(trained_index), sqlite3.connect(path)
-    source.backup(target)
-    source.close()
-    target.close()
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
     store = SQLiteStore(path)
     header = store.write_word_file()
     assert header is not None and header.postings == stored_counts(path)[2]
@@ -363,11 +351,7 @@ def test_index_add_says_on_stderr_when_it_trains_the_shortlist(
 def test_a_word_file_that_cannot_be_written_is_not_an_error(tmp_path: Path, trained_index: Path,
                                                              photos: list[NDArray[np.uint8]],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "copy.sqlite"
-    source, target = sqlite3.connect(trained_index), sqlite3.connect(path)
-    source.backup(target)
-    source.close()
-    target.close()
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
     word_file_path(path).mkdir()  # a folder where the file should go: os.replace cannot put it there
     monkeypatch.setattr(shortlist_upkeep, "WORD_FILE_NEWER_MAX", 0)  # ask for a word file at once
     store = SQLiteStore(path)
@@ -379,3 +363,178 @@ def test_a_word_file_that_cannot_be_written_is_not_an_error(tmp_path: Path, trai
         store.close()
     with Index(path) as index:
         assert index.match(crop_claim(photos[2], 0.15))[0].source.title == "photo_2.png"
+
+
+def _answers(path: Path, claims: list[NDArray[np.uint8]]) -> list[list[tuple[int, str, object]]]:
+    with Index(path) as index:
+        return [[(m.source.id, m.verdict.value, m.derivation.crop) for m in index.match(claim)] for claim in claims]
+
+
+def _file_postings(path: Path) -> dict[tuple[int, int], list[int]]:
+    """(word, frame id) -> sorted signatures, read from the word file beside the index."""
+    store = SQLiteStore(path)
+    try:
+        word_file = store.word_file()
+        assert word_file is not None
+        found: dict[tuple[int, int], list[int]] = {}
+        for word in range(word_file.header.words):
+            ids, signatures = word_file.read(word)
+            for frame_id, signature in zip(ids.tolist(), signatures.tolist(), strict=True):
+                found.setdefault((word, frame_id), []).append(signature)
+        word_file.close()
+        return {key: sorted(value) for key, value in found.items()}
+    finally:
+        store.close()
+
+
+def _quantised_again(path: Path) -> dict[tuple[int, int], list[int]]:
+    """The same, brute force: every stored frame's usable descriptors quantised again with the stored vocabulary."""
+    store = SQLiteStore(path)
+    try:
+        vocabulary = store.shortlist_vocabulary()
+        assert vocabulary is not None
+        found: dict[tuple[int, int], list[int]] = {}
+        for stored in store.feature_table():
+            words, signatures = vocabulary.assign(stored.features.descriptors[~stored.static])
+            for word, signature in zip(words.tolist(), signatures.tolist(), strict=True):
+                found.setdefault((word, stored.frame_id), []).append(signature)
+        return {key: sorted(value) for key, value in found.items()}
+    finally:
+        store.close()
+
+
+def _sealed_blob_bytes(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT coalesce(sum(length(words) + length(signatures)), 0) FROM postings")
+                   .fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_writing_the_word_file_moves_the_postings_out_of_the_index(tmp_path: Path, trained_index: Path,
+                                                                   photos: list[NDArray[np.uint8]]) -> None:
+    # postings are stored once: the rows the file covers keep only their keypoint counts
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    claims = [crop_claim(photos[2], 0.15), crop_claim(photos[4], 0.3), photos[5]]
+    before = _answers(path, claims)
+    assert _sealed_blob_bytes(path) > 0
+    store = SQLiteStore(path)
+    try:
+        header = store.write_word_file()
+        assert header is not None and header.postings == stored_counts(path)[2]
+        assert store.unsealed_postings() == 0 and store.check().ok, store.check().problems
+    finally:
+        store.close()
+    assert _sealed_blob_bytes(path) == 0
+    assert _file_postings(path) == _quantised_again(path)
+    assert _answers(path, claims) == before
+    assert before[0][0][1] == "match" and before[2] == []
+
+
+def test_rewriting_the_word_file_carries_over_current_postings_only(tmp_path: Path, trained_index: Path,
+                                                                    photo_files: list[Path],
+                                                                    photos: list[NDArray[np.uint8]]) -> None:
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    with Index(path) as index:
+        index._open().write_word_file()
+        added = index.add(photo_files[5])  # newer than the file: a full row
+        removed = next(s for s in index.sources() if s.title == "photo_0.png")
+        index.remove(removed.id)  # its postings stay in the file until the next rewrite
+        assert 0 < index._open().unsealed_postings() <= 3_000 * added.frame_count  # the added still's keypoints
+        assert index._open().write_word_file() is not None
+        assert index._open().unsealed_postings() == 0 and index.verify_integrity().ok
+        assert index.match(crop_claim(photos[5], 0.15))[0].source.id == added.id
+        assert index.match(crop_claim(photos[2], 0.15))[0].source.title == "photo_2.png"
+        assert index.match(crop_claim(photos[0], 0.15)) == []
+    postings = _file_postings(path)
+    assert postings == _quantised_again(path)  # the removed frame's postings are gone, the added one's are in
+
+
+def test_a_lost_word_file_is_a_one_line_error_that_index_train_repairs(tmp_path: Path, trained_index: Path,
+                                                                       photos: list[NDArray[np.uint8]]) -> None:
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    store = SQLiteStore(path)
+    assert store.write_word_file() is not None
+    store.close()
+    word_file_path(path).unlink()
+    claim = tmp_path / "claim.png"
+    Image.fromarray(crop_claim(photos[2], 0.15)).save(claim)
+    with Index(path) as index, pytest.raises(IndexStoreError, match="word file is missing or damaged"):
+        index.match(claim)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["match", str(claim), "--index", str(path), "--jobs", "1"])
+    assert result.exit_code == 3 and str(word_file_path(path)) in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    checked = runner.invoke(cli, ["index", "check", "--index", str(path)])
+    assert checked.exit_code == 3 and "missing or damaged" in checked.stdout
+    assert runner.invoke(cli, ["index", "train", "--index", str(path)]).exit_code == 0
+    assert runner.invoke(cli, ["index", "check", "--index", str(path)]).exit_code == 0
+    with Index(path) as index:
+        assert index.match(claim)[0].source.title == "photo_2.png"
+
+
+def test_a_damaged_word_file_is_found_by_index_check(tmp_path: Path, trained_index: Path) -> None:
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    store = SQLiteStore(path)
+    header = store.write_word_file()
+    assert header is not None
+    store.close()
+    words = word_file_path(path)
+    blob = bytearray(words.read_bytes())
+    ids_start = 4096 + 8 * (header.words + 1)
+    blob[ids_start:ids_start + 400] = bytes(400)  # 100 postings now name frame id 0
+    words.write_bytes(bytes(blob))
+    result = CliRunner().invoke(cli, ["index", "check", "--index", str(path)])
+    assert result.exit_code == 3 and "word file disagrees" in result.stdout
+
+
+def test_interrupted_after_the_rename_the_index_keeps_every_posting(tmp_path: Path, trained_index: Path,
+                                                                    photos: list[NDArray[np.uint8]],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # the new file is in place but the rows are not sealed yet: both hold the postings
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    claims = [crop_claim(photos[2], 0.15), crop_claim(photos[3], 0.3)]
+    before = _answers(path, claims)
+    from provcheck.store import shortlist_tables
+
+    def crash(*_: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(shortlist_tables, "seal", crash)
+    store = SQLiteStore(path)
+    with pytest.raises(IndexStoreError, match="cannot write"):
+        store.write_word_file()
+    assert store.word_file() is not None and store.unsealed_postings() == stored_counts(path)[2]
+    assert store.check().ok, store.check().problems
+    store.close()
+    assert _answers(path, claims) == before
+    monkeypatch.undo()
+    store = SQLiteStore(path)
+    assert store.write_word_file() is not None and store.unsealed_postings() == 0
+    store.close()
+    assert _answers(path, claims) == before
+
+
+def test_a_word_file_replaced_meanwhile_is_kept(tmp_path: Path, trained_index: Path, photo_files: list[Path],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # two writers: the one that built from a file replaced since must not rename its own over it
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    first = SQLiteStore(path)
+    assert first.write_word_file() is not None
+    build = SQLiteStore._build_word_file
+
+    def build_then_other_writer(self: SQLiteStore, aside: Path) -> object:
+        built = build(self, aside)
+        if self is first:
+            with Index(path) as other:
+                other.add(photo_files[5])
+                assert other._open().write_word_file() is not None
+        return built
+
+    monkeypatch.setattr(SQLiteStore, "_build_word_file", build_then_other_writer)
+    assert first.write_word_file() is None
+    monkeypatch.undo()
+    assert first.check().ok and first.unsealed_postings() == 0
+    first.close()
+    assert _file_postings(path) == _quantised_again(path)

@@ -75,13 +75,12 @@ class MatchEngine:
         self._hashes = {hasher.name: store.hash_matrix(hasher.name) for hasher in self._hashers}
         self._sources = {record.id: record for record in store.list_sources()}
         self._source_of_sha256 = {record.sha256: record.id for record in self._sources.values()}
-        vocabulary = store.shortlist_vocabulary() if settings.shortlist_search == "auto" else None
+        # the word file beside the index holds most postings; only newer ones are read into memory
+        vocabulary, word_file, newer = store.shortlist_postings() if settings.shortlist_search == "auto" else (
+            None, None, [])
         self._features = FeatureRows(store, self.frames, load_all=vocabulary is None)
         self._descriptors: DescriptorIndex | InvertedFile
         if vocabulary is not None:
-            # the word file beside the index holds most postings; only newer ones are read into memory
-            word_file = store.word_file()
-            newer = store.postings(after_seq=word_file.header.covered_seq if word_file is not None else 0)
             self._descriptors = InvertedFile(vocabulary, newer, self.frames.frame_ids, word_file)
         else:
             self._descriptors = DescriptorIndex(*self._features.descriptors(), self.frame_count)

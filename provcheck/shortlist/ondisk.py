@@ -1,14 +1,20 @@
 """The postings of an index sorted by word in one file beside it, read list by list.
 
-SQLite keeps one postings row a frame, written in the frame's own transaction: that is
-the truth. Voting needs the postings of one word together, so this file holds them sorted
-by word, built from the rows in two streaming passes (count per word, then place), and
-replaced atomically (written aside, fsynced, renamed). It records the vocabulary
-generation it was built with and the last postings sequence number it covers; rows
-written since (a higher sequence number) are read from SQLite and held in memory, and a
-frame whose postings were rewritten since is read only from there. Removed frames drop
-out because their ids are no longer in the frame table. A file that is missing, damaged
-or from another vocabulary is ignored: it is a cache, never the only copy.
+Voting needs the postings of one word together, so this file holds them sorted by word.
+SQLite keeps one postings row a frame, written in the frame's own transaction; once a
+word file covering a row is in place, the row keeps only its keypoint count (it is
+*sealed*) and the file is the one copy of its postings, so they are not stored twice.
+Rows written since (a higher sequence number than the file covers) are read from SQLite
+and held in memory, and a frame whose postings were rewritten since is read only from
+there. Removed frames drop out because their ids are no longer in the frame table.
+
+The file is built beside the old one in two streaming passes (count per word, then
+place) from the old file's lists, less the postings no longer current, and the newer
+rows; then it is fsynced and renamed over the old one. It records the vocabulary
+generation it was built with and the last postings sequence number it covers. A file
+that is missing, damaged or from another vocabulary is ignored; when rows are sealed,
+that leaves the shortlist incomplete, which the store reports (``index train`` rebuilds
+every posting from the stored descriptors).
 
 Lists are read with ``os.pread``, not a memory map: the pages a map touches count in the
 process's resident memory and grow with every claim; the page cache does not.
@@ -18,9 +24,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,67 +78,117 @@ def word_file_path(index_path: Path) -> Path:
     return index_path.with_name(index_path.name + ".words")
 
 
-def write_word_file(path: Path, header_of: Callable[[int], WordFileHeader],
-                    postings: Callable[[], Iterable[Postings]], words: int) -> WordFileHeader:
-    """Build the file from two passes over ``postings()`` (which must yield the same rows twice).
+#: A batch of postings: (words, frame ids, signatures), one entry a posting.
+PostingArrays = tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint64]]
 
-    ``header_of(total)`` gives the header once the number of postings is known.
-    """
-    counts = np.zeros(words, np.int64)
-    for frame in postings():
-        counts += np.bincount(frame.words.astype(np.int64), minlength=words)
-    total = int(counts.sum())
-    header = header_of(total)
-    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+#: Postings placed per batch while a file is written (bounds the writer's memory).
+PLACE_BATCH = 1 << 22
+
+
+def write_word_file(path: Path, header_of: Callable[[int], WordFileHeader],
+                    postings: Callable[[], Iterable[Postings]], words: int,
+                    kept: Callable[[], Iterable[PostingArrays]] | None = None) -> WordFileHeader:
+    """Build the file at ``path`` (written aside, fsynced, renamed); see :func:`build_word_file`."""
     aside = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        with open(aside, "wb") as handle:
-            handle.truncate(header.file_size())
-        ids_start = HEADER_BYTES + 8 * (words + 1)
-        signatures_start = ids_start + 4 * total + _pad(4 * total)
-        ids = np.memmap(aside, np.uint32, "r+", ids_start, (total,)) if total else np.zeros(0, np.uint32)
-        signatures = np.memmap(aside, np.uint64, "r+", signatures_start, (total,)) if total else np.zeros(0, np.uint64)
-        cursor = offsets[:-1].copy()
-        batch: list[Postings] = []
-        for frame in postings():
-            batch.append(frame)
-            if sum(item.words.shape[0] for item in batch) >= 1 << 20:
-                _place(batch, cursor, ids, signatures)
-                batch = []
-        _place(batch, cursor, ids, signatures)
-        if not np.array_equal(cursor, offsets[1:]):
-            raise RuntimeError("the postings changed while the word file was being written")
-        for array in (ids, signatures):
-            if isinstance(array, np.memmap):
-                array.flush()
-        del ids, signatures
-        with open(aside, "r+b") as handle:
-            handle.write(header.to_bytes())
-            handle.write(offsets.astype("<i8").tobytes())
-            handle.flush()
-            os.fsync(handle.fileno())
+        header = build_word_file(aside, header_of, postings, words, kept)
         os.replace(aside, path)
     finally:
         aside.unlink(missing_ok=True)
     return header
 
 
-def _place(batch: list[Postings], cursor: NDArray[np.int64], ids: NDArray[np.uint32],
+def build_word_file(path: Path, header_of: Callable[[int], WordFileHeader],
+                    postings: Callable[[], Iterable[Postings]], words: int,
+                    kept: Callable[[], Iterable[PostingArrays]] | None = None) -> WordFileHeader:
+    """Write a whole, fsynced word file at ``path`` from two passes over its postings.
+
+    ``kept()`` (postings carried over from the previous file, see :func:`kept_postings`)
+    and ``postings()`` (frames' rows) must yield the same postings both times they are
+    called; within a word, kept postings come first. ``header_of(total)`` gives the
+    header once the number of postings is known.
+    """
+
+    def batches() -> Iterator[PostingArrays]:
+        yield from kept() if kept is not None else ()
+        yield from _frame_batches(postings())
+
+    counts = np.zeros(words, np.int64)
+    for batch_words, _, _ in batches():
+        counts += np.bincount(batch_words.astype(np.int64), minlength=words)
+    total = int(counts.sum())
+    header = header_of(total)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    with open(path, "wb") as created:
+        created.truncate(header.file_size())
+    ids_start = HEADER_BYTES + 8 * (words + 1)
+    signatures_start = ids_start + 4 * total + _pad(4 * total)
+    ids = np.memmap(path, np.uint32, "r+", ids_start, (total,)) if total else np.zeros(0, np.uint32)
+    signatures = np.memmap(path, np.uint64, "r+", signatures_start, (total,)) if total else np.zeros(0, np.uint64)
+    cursor = offsets[:-1].copy()
+    for batch in batches():
+        _place(batch, cursor, ids, signatures)
+    if not np.array_equal(cursor, offsets[1:]):
+        raise RuntimeError("the postings changed while the word file was being written")
+    for array in (ids, signatures):
+        if isinstance(array, np.memmap):
+            array.flush()
+    del ids, signatures
+    with open(path, "r+b") as handle:
+        handle.write(header.to_bytes())
+        handle.write(offsets.astype("<i8").tobytes())
+        handle.flush()
+        os.fsync(handle.fileno())
+    return header
+
+
+def _frame_batches(postings: Iterable[Postings]) -> Iterator[PostingArrays]:
+    """Frames' postings gathered into batches of about :data:`PLACE_BATCH` postings."""
+    batch: list[Postings] = []
+    size = 0
+    for frame in postings:
+        batch.append(frame)
+        size += frame.words.shape[0]
+        if size >= PLACE_BATCH:
+            yield _arrays(batch)
+            batch, size = [], 0
+    if batch:
+        yield _arrays(batch)
+
+
+def _arrays(batch: list[Postings]) -> PostingArrays:
+    return (np.concatenate([frame.words for frame in batch]),
+            np.concatenate([np.full(frame.words.shape[0], frame.frame_id, np.int64) for frame in batch]),
+            np.concatenate([frame.signatures for frame in batch]))
+
+
+def _place(batch: PostingArrays, cursor: NDArray[np.int64], ids: NDArray[np.uint32],
            signatures: NDArray[np.uint64]) -> None:
-    """Write a batch of frames' postings at their words' next free places."""
-    if not batch:
+    """Write a batch of postings at their words' next free places."""
+    batch_words, frame_ids, batch_signatures = batch
+    if batch_words.shape[0] == 0:
         return
-    words = np.concatenate([frame.words for frame in batch]).astype(np.int64)
-    frame_ids = np.concatenate([np.full(frame.words.shape[0], frame.frame_id, np.uint32) for frame in batch])
-    batch_signatures = np.concatenate([frame.signatures for frame in batch])
+    words = batch_words.astype(np.int64)
     order = np.argsort(words, kind="stable")
     sorted_words = words[order]
     first = np.searchsorted(sorted_words, sorted_words, side="left")
     positions = cursor[sorted_words] + (np.arange(sorted_words.shape[0]) - first)
-    ids[positions] = frame_ids[order]
+    ids[positions] = frame_ids[order].astype(np.uint32)
     signatures[positions] = batch_signatures[order]
     unique, counts = np.unique(sorted_words, return_counts=True)
     cursor[unique] += counts
+
+
+def kept_postings(word_file: WordFile, keep: NDArray[np.bool_]) -> Iterator[PostingArrays]:
+    """The postings of ``word_file`` whose frame id is marked in ``keep`` (indexed by frame id), word by word."""
+    for first, last in word_file.word_ranges():
+        ids, signatures = word_file.read_words(first, last)
+        words = np.repeat(np.arange(first, last, dtype=np.uint32), np.diff(word_file.offsets[first:last + 1]))
+        frame_ids = ids.astype(np.int64)
+        wanted = np.zeros(frame_ids.shape[0], bool)
+        inside = frame_ids < keep.shape[0]
+        wanted[inside] = keep[frame_ids[inside]]
+        yield words[wanted], frame_ids[wanted], signatures[wanted]
 
 
 class WordFile:
@@ -170,14 +227,44 @@ class WordFile:
 
     def read(self, word: int) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         """The frame ids and signatures of one word's list."""
-        start, end = int(self.offsets[word]), int(self.offsets[word + 1])
+        return self.read_words(word, word + 1)
+
+    def read_words(self, first: int, last: int) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
+        """The frame ids and signatures of the lists of words ``first`` to ``last - 1``, one after another."""
+        start, end = int(self.offsets[first]), int(self.offsets[last])
+        return self._read_ids(start, end), self._read(self._signatures_start, start, end, "<u8")
+
+    def word_ranges(self) -> Iterator[tuple[int, int]]:
+        """Consecutive ranges of words (first, last + 1) holding about :data:`PLACE_BATCH` postings each."""
+        first = 0
+        while first < self.header.words:
+            last = int(np.searchsorted(self.offsets, self.offsets[first] + PLACE_BATCH, side="right")) - 1
+            last = min(max(last, first + 1), self.header.words)
+            yield first, last
+            first = last
+
+    def frame_counts(self, size: int) -> NDArray[np.int64]:
+        """Postings per frame id below ``size`` (ids at or above it are counted in the last slot), reading it all."""
+        counts = np.zeros(size + 1, np.int64)
+        for first, last in self.word_ranges():
+            ids = self._read_ids(int(self.offsets[first]), int(self.offsets[last]))
+            counts += np.bincount(np.minimum(ids.astype(np.int64), size), minlength=size + 1)
+        return counts
+
+    def _read_ids(self, start: int, end: int) -> NDArray[np.uint32]:
+        return self._read(self._ids_start, start, end, "<u4")
+
+    def _read(self, base: int, start: int, end: int, dtype: str) -> NDArray[Any]:
+        """Entries ``start`` to ``end - 1`` of the array at byte ``base`` (``dtype``: ``<u4`` or ``<u8``)."""
+        width = np.dtype(dtype).itemsize
         if end == start:
-            return np.zeros(0, np.uint32), np.zeros(0, np.uint64)
+            return np.zeros(0, dtype)
         if self._fd is None:
             raise ValueError(f"{self.path}: the word file is closed")
-        ids = np.frombuffer(os.pread(self._fd, 4 * (end - start), self._ids_start + 4 * start), "<u4")
-        signatures = np.frombuffer(os.pread(self._fd, 8 * (end - start), self._signatures_start + 8 * start), "<u8")
-        return ids, signatures
+        values = np.frombuffer(os.pread(self._fd, width * (end - start), base + width * start), dtype)
+        if values.shape[0] != end - start:
+            raise OSError(f"{self.path}: the word file is shorter than its header says")
+        return values
 
     def close(self) -> None:
         if self._fd is not None:

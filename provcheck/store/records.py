@@ -7,7 +7,7 @@ without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -170,11 +170,13 @@ class IndexStore(Protocol):
 
     def vacuum(self) -> None: ...
 
-    def postings(self, after_seq: int = 0) -> Iterator[Postings]: ...
-
     def postings_count(self, after_seq: int = 0) -> int: ...
 
+    def unsealed_postings(self) -> int: ...
+
     def word_file(self) -> WordFile | None: ...
+
+    def shortlist_postings(self) -> tuple[Vocabulary | None, WordFile | None, list[Postings]]: ...
 
     def write_word_file(self) -> WordFileHeader | None: ...
 

@@ -4,7 +4,9 @@ Postings are written in the same transaction as the frame they quantise, so an i
 interrupted at any point holds postings for exactly the frames it holds, all made with
 the vocabulary it holds. Installing a (re)trained vocabulary rewrites every postings row
 in one transaction. A frame's postings leave out its static overlay keypoints, which
-never vote.
+never vote. Once the word file beside the index covers a row, the row is *sealed*: its
+blobs are emptied (the file holds its postings) and only its keypoint count stays, so
+postings are stored once (:mod:`provcheck.shortlist.ondisk`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from numpy.typing import NDArray
 
 from ..codec import DescriptorCodec
 from ..features import LocalFeatures
+from ..shortlist.ondisk import WordFile
 from ..shortlist.words import Postings, Vocabulary
 from .feature_rows import FEATURE_COLUMNS, decode_features
 
@@ -42,6 +45,9 @@ CREATE INDEX postings_by_seq ON postings(seq);
 #: The meta key of the last postings sequence number given out (never reused, so a word
 #: file covering "every row up to n" stays true whatever is removed later).
 SEQ_KEY = "postings_seq"
+
+#: The meta key of the sequence number up to which postings rows are sealed (0 or absent: none).
+SEALED_KEY = "postings_sealed_seq"
 
 #: Frames re-quantised per batch when a vocabulary is installed.
 INSTALL_BATCH = 500
@@ -82,6 +88,30 @@ def last_seq(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row is not None else 0
 
 
+def sealed_seq(conn: sqlite3.Connection) -> int:
+    """Rows up to this sequence number hold no postings: the word file does (0: no row is sealed)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (SEALED_KEY,)).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def seal(conn: sqlite3.Connection, covered_seq: int) -> None:
+    """Empty the blobs of every row up to ``covered_seq``, now in the word file (inside the caller's transaction)."""
+    conn.execute("UPDATE postings SET words = x'', signatures = x'' WHERE seq <= ? AND length(words) > 0",
+                 (covered_seq,))
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                 (SEALED_KEY, str(max(covered_seq, sealed_seq(conn)))))
+
+
+def current_up_to(conn: sqlite3.Connection, seq: int) -> NDArray[np.bool_]:
+    """Indexed by frame id: the frames whose current postings row is at most ``seq`` (a word file covering
+    ``seq`` holds their postings; removed frames and frames rewritten since are False)."""
+    ids = np.array([int(row[0]) for row in conn.execute("SELECT frame_id FROM postings WHERE seq <= ?", (seq,))],
+                   np.int64)
+    keep = np.zeros(int(ids.max()) + 1 if ids.size else 0, bool)
+    keep[ids] = True
+    return keep
+
+
 def generation(conn: sqlite3.Connection) -> int:
     """The stored vocabulary's generation (0: none trained)."""
     row = conn.execute("SELECT generation FROM vocabulary WHERE id = 1").fetchone()
@@ -107,6 +137,7 @@ def install(conn: sqlite3.Connection, vocabulary: Vocabulary, trained_at: str, c
                  " VALUES (1, ?, ?, ?, ?, ?)",
                  (generation, vocabulary.size, vocabulary.training_descriptors, trained_at, vocabulary.to_bytes()))
     conn.execute("DELETE FROM postings")
+    conn.execute("DELETE FROM meta WHERE key = ?", (SEALED_KEY,))  # a new generation: no word file covers it yet
     seq = next_seq(conn)
     last = -1
     while True:
@@ -133,8 +164,12 @@ def iter_postings(conn: sqlite3.Connection, after_seq: int = 0, batch: int = 2_0
         last = int(rows[-1][0])
 
 
-def problems(conn: sqlite3.Connection) -> list[str]:
-    """What disagrees between the postings, the vocabulary and the stored features."""
+def problems(conn: sqlite3.Connection, word_file: WordFile | None) -> list[str]:
+    """What disagrees between the postings, the vocabulary, the stored features and the word file.
+
+    ``word_file`` is the file beside the index opened for the current vocabulary (None:
+    missing, damaged or made for another one); it is read whole when rows are sealed.
+    """
     found: list[str] = []
     vocabulary = conn.execute("SELECT words FROM vocabulary WHERE id = 1").fetchone()
     postings = int(conn.execute("SELECT count(*) FROM postings").fetchone()[0])
@@ -150,8 +185,10 @@ def problems(conn: sqlite3.Connection) -> list[str]:
         "SELECT count(*) FROM postings WHERE frame_id NOT IN (SELECT frame_id FROM features)").fetchone()[0])
     if extra:
         found.append(f"{extra} shortlist postings rows belong to no stored features")
+    sealed = sealed_seq(conn)
     bad = int(conn.execute(
-        "SELECT count(*) FROM postings WHERE length(words) != keypoints * 4 OR length(signatures) != keypoints * 8"
+        "SELECT count(*) FROM postings WHERE (length(words) != keypoints * 4 OR length(signatures) != keypoints * 8)"
+        " AND NOT (seq <= ? AND length(words) = 0 AND length(signatures) = 0)", (sealed,)
     ).fetchone()[0])
     if bad:
         found.append(f"{bad} shortlist postings rows have blobs that disagree with their keypoint count")
@@ -164,7 +201,26 @@ def problems(conn: sqlite3.Connection) -> list[str]:
             wrong += 1
     if wrong:
         found.append(f"{wrong} shortlist postings rows disagree with their frame's features or the vocabulary")
+    if sealed:
+        found.extend(_sealed_problems(conn, word_file, sealed))
     return found
+
+
+def _sealed_problems(conn: sqlite3.Connection, word_file: WordFile | None, sealed: int) -> list[str]:
+    """Whether the word file holds exactly the postings of every sealed row."""
+    rows = conn.execute("SELECT frame_id, keypoints FROM postings WHERE seq <= ? AND length(words) = 0",
+                        (sealed,)).fetchall()
+    if word_file is None or word_file.header.covered_seq < sealed:
+        return [f"the shortlist's word file is missing or damaged and held the postings of {len(rows)} frames"
+                " (`provcheck index train` rebuilds them from the stored descriptors)"]
+    ids = np.array([int(row[0]) for row in rows], np.int64)
+    expected = np.array([int(row[1]) for row in rows], np.int64)
+    try:
+        counts = word_file.frame_counts(int(ids.max()) + 1 if ids.size else 0)
+    except OSError as exc:
+        return [f"the shortlist's word file cannot be read ({exc})"]
+    wrong = int(np.count_nonzero(counts[ids] != expected))
+    return [f"the shortlist's word file disagrees with {wrong} sealed postings rows"] if wrong else []
 
 
 def _postings_with_static(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, NDArray[np.bool_]]]:

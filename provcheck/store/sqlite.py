@@ -23,7 +23,7 @@ from ..codec import DescriptorCodec
 from ..errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
 from ..features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, readable_signature
 from ..hashing import HASHERS, hasher_signature
-from ..shortlist.ondisk import WordFile, WordFileHeader, word_file_path, write_word_file
+from ..shortlist.ondisk import WordFile, WordFileHeader, build_word_file, kept_postings, word_file_path
 from ..shortlist.words import Postings, Vocabulary
 from . import feature_rows, shortlist_tables
 from .records import (
@@ -37,7 +37,7 @@ from .records import (
     StoredFeatures,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = "provcheck"
 #: How long a writer waits for another process's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 60_000
@@ -100,6 +100,20 @@ def _create_tables(conn: sqlite3.Connection, schema: str, if_missing: bool = Fal
             statement = statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")
             statement = statement.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")
         conn.execute(statement)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power cut (where the platform allows it)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _now_iso() -> str:
@@ -238,6 +252,8 @@ class SQLiteStore:
         Schema 2 had no shortlist: it gets empty shortlist tables, and the exact search
         serves it until ``index add`` trains a vocabulary. Schema 3 stored every
         descriptor raw: its feature rows are marked so and it gets an empty codec table.
+        Schema 5 seals postings rows covered by the word file (nothing to convert: the
+        version keeps an older provcheck from rewriting the file from sealed rows).
         """
         with self._transaction() as conn:
             current = int(self._meta().get("schema_version", "0"))
@@ -247,7 +263,7 @@ class SQLiteStore:
                              (json.dumps(extractor_signature(), sort_keys=True),))
             if current in (1, 2):
                 _create_tables(conn, shortlist_tables.SCHEMA_SHORTLIST, if_missing=True)
-            if current in (1, 2, 3):
+            if current in (1, 2, 3, 4):
                 columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(features)")}
                 if "encoding" not in columns:
                     conn.execute("ALTER TABLE features ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0")
@@ -454,7 +470,7 @@ class SQLiteStore:
         if orphans is not None and int(orphans[0]):
             problems.append(f"{int(orphans[0])} feature rows belong to no frame")
         try:
-            problems.extend(shortlist_tables.problems(self._conn))
+            problems.extend(shortlist_tables.problems(self._conn, self.word_file()))
         except sqlite3.DatabaseError as exc:
             problems.append(f"shortlist tables unreadable ({exc})")
         counts = [self._query_one(f"SELECT count(*) FROM {table}", ()) for table in ("sources", "frames", "features")]
@@ -562,16 +578,14 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
 
-    def postings(self, after_seq: int = 0) -> Iterator[Postings]:
-        """The shortlist postings of every frame written after sequence number ``after_seq``, by frame id."""
-        try:
-            yield from shortlist_tables.iter_postings(self._conn, after_seq)
-        except sqlite3.DatabaseError as exc:
-            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
-
     def postings_count(self, after_seq: int = 0) -> int:
         """Postings (keypoints) written after sequence number ``after_seq``."""
         row = self._query_one("SELECT coalesce(sum(keypoints), 0) FROM postings WHERE seq > ?", (after_seq,))
+        return int(row[0]) if row is not None else 0
+
+    def unsealed_postings(self) -> int:
+        """Postings (keypoints) still held in the index's own rows rather than in the word file only."""
+        row = self._query_one("SELECT coalesce(sum(keypoints), 0) FROM postings WHERE length(words) > 0", ())
         return int(row[0]) if row is not None else 0
 
     def word_file(self) -> WordFile | None:
@@ -582,30 +596,101 @@ class SQLiteStore:
         generation = shortlist_tables.generation(self._conn)
         return WordFile.open(word_file_path(self.path), generation, vocabulary.size)
 
-    def write_word_file(self) -> WordFileHeader | None:
-        """Sort every stored posting by word into the file beside the index (None: nothing trained).
+    def shortlist_postings(self) -> tuple[Vocabulary | None, WordFile | None, list[Postings]]:
+        """The vocabulary, the word file and the postings rows newer than it, read as one snapshot (what a
+        matcher opens); (None, None, []) when nothing is trained.
 
-        Reads one consistent snapshot (a read transaction), so adds running meanwhile are
-        simply newer than the file.
+        Raises:
+            IndexStoreError: rows are sealed but the word file holding their postings is
+                missing, damaged or older than them.
         """
         try:
             self._conn.execute("BEGIN")
             try:
+                # the snapshot starts with the first read; the file is opened after it, so a
+                # file renamed in by a writer that commits later covers at least these rows
                 vocabulary = self._vocabulary.current(self._conn)
                 if vocabulary is None:
-                    return None
-                generation = shortlist_tables.generation(self._conn)
-                covered = shortlist_tables.last_seq(self._conn)
-                return write_word_file(
-                    word_file_path(self.path),
-                    lambda total: WordFileHeader(generation, vocabulary.size, covered, total),
-                    lambda: shortlist_tables.iter_postings(self._conn), vocabulary.size)
+                    return None, None, []
+                word_file = self._sealed_word_file(vocabulary)
+                covered = word_file.header.covered_seq if word_file is not None else 0
+                return vocabulary, word_file, list(shortlist_tables.iter_postings(self._conn, after_seq=covered))
             finally:
                 self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def _sealed_word_file(self, vocabulary: Vocabulary) -> WordFile | None:
+        """The word file for ``vocabulary`` (inside a transaction); an error if sealed rows need one it lacks."""
+        word_file = WordFile.open(word_file_path(self.path), shortlist_tables.generation(self._conn), vocabulary.size)
+        sealed = shortlist_tables.sealed_seq(self._conn)
+        if sealed and (word_file is None or word_file.header.covered_seq < sealed):
+            raise IndexStoreError(
+                f"{word_file_path(self.path)}: the shortlist's word file is missing or damaged, and it holds the"
+                " postings of most frames; `provcheck index train` rebuilds them from the stored descriptors")
+        return word_file
+
+    def write_word_file(self) -> WordFileHeader | None:
+        """Sort every posting by word into the file beside the index, and seal the rows it covers
+        (None: nothing trained, or another process wrote a newer file meanwhile).
+
+        The file is built from the previous file and the newer rows, read as one snapshot
+        (adds running meanwhile are simply newer than the file), then renamed into place
+        and the rows sealed under the write lock, after checking that no other writer
+        retrained or replaced the file since. Interrupted anywhere, the index keeps every
+        posting: in the old file and the rows, or in the new file (rows sealed or not).
+        """
+        path = word_file_path(self.path)
+        aside = path.with_name(path.name + f".tmp{os.getpid()}")
+        try:
+            header, base = self._build_word_file(aside)
+            if header is None:
+                return None
+            with self._transaction() as conn:
+                vocabulary = self._vocabulary.current(conn)
+                now = WordFile.open(path, shortlist_tables.generation(conn), header.words)
+                if now is not None:
+                    now.close()
+                if (vocabulary is None or shortlist_tables.generation(conn) != header.generation
+                        or (now.header if now is not None else None) != base):
+                    return None
+                os.replace(aside, path)
+                _sync_folder(path.parent)
+                shortlist_tables.seal(conn, header.covered_seq)
+            return header
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
         except OSError as exc:
-            raise IndexStoreError(f"{word_file_path(self.path)}: cannot write the shortlist file ({exc})") from exc
+            raise IndexStoreError(f"{path}: cannot write the shortlist file ({exc})") from exc
+        finally:
+            aside.unlink(missing_ok=True)
+
+    def _build_word_file(self, aside: Path) -> tuple[WordFileHeader | None, WordFileHeader | None]:
+        """Build the next word file at ``aside`` from one snapshot: (its header, the header of the file it
+        carries postings over from); (None, None) when nothing is trained."""
+        base: WordFile | None = None
+        self._conn.execute("BEGIN")
+        try:
+            vocabulary = self._vocabulary.current(self._conn)
+            if vocabulary is None:
+                return None, None
+            base = self._sealed_word_file(vocabulary)
+            generation = shortlist_tables.generation(self._conn)
+            covered = shortlist_tables.last_seq(self._conn)
+            after = base.header.covered_seq if base is not None else 0
+            keep = shortlist_tables.current_up_to(self._conn, after) if base is not None else None
+            header = build_word_file(
+                aside,
+                lambda total: WordFileHeader(generation, vocabulary.size, covered, total),
+                lambda: shortlist_tables.iter_postings(self._conn, after_seq=after),
+                vocabulary.size,
+                (lambda: kept_postings(base, keep)) if base is not None and keep is not None else None,
+            )
+            return header, base.header if base is not None else None
+        finally:
+            self._conn.execute("COMMIT")
+            if base is not None:
+                base.close()
 
     def stats(self) -> IndexStats:
         counts = self._query_one(
