@@ -16,6 +16,7 @@ from PIL import Image
 
 from provcheck import DuplicateSourceError, Index, IndexMismatchError, IndexStoreError, SourceNotFoundError, Verdict
 from provcheck.cli import cli
+from provcheck.hashing import HASHERS
 from provcheck.store import SCHEMA_VERSION, FrameRecord, NewSource, SQLiteStore
 
 #: An index written by provcheck 0.1 (see tests/data/README.md).
@@ -101,6 +102,40 @@ def test_remove_deletes_frames(index_path: Path) -> None:
     assert store.list_sources() == [] and store.stats().frames == 0
     with pytest.raises(SourceNotFoundError):
         store.remove_source(record.id)
+
+
+def assert_frame_hashes_equal_the_simple_reads(store: SQLiteStore) -> None:
+    """The one-pass read equals the frame table and each hasher's hash matrix read one by one."""
+    loaded, table = store.frame_hashes(), store.frame_table()
+    for field in ("frame_ids", "source_ids", "frame_numbers", "times_s"):
+        fast, simple = getattr(loaded.frames, field), getattr(table, field)
+        assert fast.dtype == simple.dtype and fast.shape == simple.shape, field
+        np.testing.assert_array_equal(fast, simple, err_msg=field)  # NaN (a still's time) equals NaN
+    assert sorted(loaded.hashes) == sorted(hasher.name for hasher in HASHERS)
+    for name, hashes in loaded.hashes.items():
+        simple_hashes = store.hash_matrix(name)
+        assert hashes.dtype == simple_hashes.dtype and hashes.shape == simple_hashes.shape, name
+        np.testing.assert_array_equal(hashes, simple_hashes, err_msg=name)
+
+
+def test_frame_hashes_read_in_one_pass_equal_the_table_and_every_hash_matrix(index_path: Path,
+                                                                             built_index: Path) -> None:
+    store = SQLiteStore(index_path, create=True)
+    assert_frame_hashes_equal_the_simple_reads(store)  # empty
+    store.add_source(new_source("a" * 64), [frame_record(n) for n in range(5)])
+    still = FrameRecord(0, None, {"phash": bytes(range(8)), "pdq": bytes(range(32))}, None)
+    store.add_source(new_source("b" * 64, kind="image"), [still])
+    removed = store.add_source(new_source("c" * 64), [frame_record(n) for n in range(3)])
+    store.add_source(new_source("d" * 64), [frame_record(n) for n in range(7, 9)])
+    store.remove_source(removed.id)  # a gap in the frame ids
+    assert len(store.frame_hashes().frames) == 8
+    assert_frame_hashes_equal_the_simple_reads(store)
+    store.close()
+    real = SQLiteStore(built_index)  # frames of real clips and a still
+    try:
+        assert_frame_hashes_equal_the_simple_reads(real)
+    finally:
+        real.close()
 
 
 def test_missing_index_is_not_created_by_readers(index_path: Path) -> None:

@@ -71,8 +71,9 @@ class MatchEngine:
     def __init__(self, store: IndexStore, settings: MatchSettings = DEFAULT_SETTINGS) -> None:
         self._settings = settings
         self._hashers = HASHERS
-        self.frames: FrameTable = store.frame_table()
-        self._hashes = {hasher.name: store.hash_matrix(hasher.name) for hasher in self._hashers}
+        loaded = store.frame_hashes()  # one pass over the frames for the table and every hasher's hashes
+        self.frames: FrameTable = loaded.frames
+        self._hashes = {hasher.name: loaded.hashes[hasher.name] for hasher in self._hashers}
         self._sources = {record.id: record for record in store.list_sources()}
         self._source_of_sha256 = {record.sha256: record.id for record in self._sources.values()}
         vocabulary = store.shortlist_vocabulary() if settings.shortlist_search == "auto" else None

@@ -5,6 +5,7 @@
 """
 
 from .records import (
+    FrameHashes,
     FrameRecord,
     FrameTable,
     HashTable,
@@ -18,6 +19,7 @@ from .records import (
 from .sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS, SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
-    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "FrameRecord", "FrameTable", "HashTable", "IndexStats",
-    "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore", "SourceRecord", "StoredFeatures",
+    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "FrameHashes", "FrameRecord",
+    "FrameTable", "HashTable", "IndexStats", "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore",
+    "SourceRecord", "StoredFeatures",
 ]

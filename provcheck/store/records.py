@@ -91,6 +91,14 @@ class HashTable(FrameTable):
 
 
 @dataclass(frozen=True)
+class FrameHashes:
+    """The frame table and every hasher's packed hashes (hasher name -> a row per frame), row by row."""
+
+    frames: FrameTable
+    hashes: dict[str, NDArray[np.uint8]]
+
+
+@dataclass(frozen=True)
 class IntegrityReport:
     """What ``index check`` found: counts, and problems (empty when the index is sound)."""
 
@@ -149,6 +157,8 @@ class IndexStore(Protocol):
     def frame_table(self) -> FrameTable: ...
 
     def hash_matrix(self, hasher_name: str) -> NDArray[np.uint8]: ...
+
+    def frame_hashes(self) -> FrameHashes: ...
 
     def feature_table(self) -> list[StoredFeatures]: ...
 
