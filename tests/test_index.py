@@ -138,6 +138,21 @@ def test_frame_hashes_read_in_one_pass_equal_the_table_and_every_hash_matrix(ind
         real.close()
 
 
+def test_featured_frame_ids_are_the_frames_of_the_feature_table(index_path: Path, built_index: Path) -> None:
+    empty = SQLiteStore(index_path, create=True)
+    try:
+        assert empty.featured_frame_ids().dtype == np.int64 and empty.featured_frame_ids().shape == (0,)
+    finally:
+        empty.close()
+    store = SQLiteStore(built_index)
+    try:
+        ids = store.featured_frame_ids()
+        assert ids.dtype == np.int64 and ids.size > 0
+        assert ids.tolist() == [stored.frame_id for stored in store.feature_table()]
+    finally:
+        store.close()
+
+
 def test_missing_index_is_not_created_by_readers(index_path: Path) -> None:
     with pytest.raises(IndexStoreError, match="index not found"):
         SQLiteStore(index_path)

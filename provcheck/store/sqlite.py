@@ -505,8 +505,8 @@ class SQLiteStore:
 
     def featured_frame_ids(self) -> NDArray[np.int64]:
         """Ids of the frames that have local features, ascending."""
-        rows = self._query_all("SELECT frame_id FROM features ORDER BY frame_id", ())
-        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        rows = self._query_tuples("SELECT frame_id FROM features ORDER BY frame_id", ())
+        return np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
 
     def voting_descriptor_count(self) -> int:
         """Stored keypoints (static overlay ones included: an upper bound of those that vote)."""
