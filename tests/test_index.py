@@ -17,6 +17,7 @@ from PIL import Image
 from provcheck import DuplicateSourceError, Index, IndexMismatchError, IndexStoreError, SourceNotFoundError, Verdict
 from provcheck.cli import cli
 from provcheck.hashing import HASHERS
+from provcheck.match import MatchEngine
 from provcheck.store import SCHEMA_VERSION, FrameRecord, NewSource, SQLiteStore
 
 #: An index written by provcheck 0.1 (see tests/data/README.md).
@@ -270,3 +271,43 @@ def test_schema_1_index_made_by_provcheck_0_1_migrates_and_matches(tmp_path: Pat
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["matches"][0]["source"]["title"] == "Harbour at dawn"
     assert "2 of 2 indexed frames have no local features" in result.stderr  # the migration kept the old frames
+
+
+def test_feature_coverage_is_counted_alike_by_the_store_the_matcher_and_the_statistics(tmp_path: Path,
+                                                                                      still_path: Path) -> None:
+    """Frames without local features are counted the same however they are counted (``match`` warns of them)."""
+    index_path = tmp_path / "old.sqlite"
+    shutil.copyfile(SCHEMA_1_INDEX, index_path)
+    with Index(index_path) as index:
+        index.add(still_path, title="Added with local features")  # half old, half new
+        counted = index.feature_coverage()  # no matcher loaded: the store counts
+        stats = index.info()
+        assert (counted.frames, counted.frames_with_features, counted.frames_without_features) == (3, 1, 2)
+        assert (stats.frames, stats.frames_with_features) == (counted.frames, counted.frames_with_features)
+        assert index.feature_coverage(load_matcher=True) == counted  # from the matcher, now loaded
+        # what the CLI asks to know whether the matcher it would load is the one that matches
+        assert index.matches_in_process(1, 4) and index.matches_in_process(3, 1) and index.matches_in_process(0, 2)
+        assert not index.matches_in_process(2, 2)
+    store = SQLiteStore(index_path)
+    try:
+        assert MatchEngine(store).feature_coverage == store.feature_coverage() == counted
+        assert MatchEngine(store).frames_without_features == 2
+    finally:
+        store.close()
+
+
+def test_match_warns_of_frames_without_features_when_claims_are_matched_in_workers(tmp_path: Path) -> None:
+    """With --jobs the parent does not load the matcher; the warning is said once all the same."""
+    index_path = tmp_path / "old.sqlite"
+    shutil.copyfile(SCHEMA_1_INDEX, index_path)
+    harbour, market = (texture(seed, 240, 320) for seed in (9101, 9102))
+    claims = [str(write_still(tmp_path / f"claim_{n}.jpg", np.asarray(Image.fromarray(picture).resize((240, 180))),
+                              quality=70)) for n, picture in enumerate((harbour, market))]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["match", *claims, "--index", str(index_path), "--json", "--jobs", "2"])
+    assert result.exit_code == 0, result.stderr
+    titles = [found["matches"][0]["source"]["title"] for found in json.loads(result.stdout)["results"]]
+    assert titles == ["Harbour at dawn", "Market street"]
+    assert result.stderr.count("2 of 2 indexed frames have no local features") == 1
+    quiet = runner.invoke(cli, ["match", *claims, "--index", str(index_path), "--json", "--jobs", "2", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stdout == result.stdout and "no local features" not in quiet.stderr

@@ -27,7 +27,7 @@ from ..normalize import find_trim
 from ..results import Derivation, Evidence, Match, Verdict
 from ..search import DescriptorIndex
 from ..shortlist.inverted import InvertedFile
-from ..store import FrameTable, IndexStore, SourceRecord
+from ..store import FeatureCoverage, FrameTable, IndexStore, SourceRecord
 from ..verify import Verification, verify
 from . import policy
 from .findings import feature_derivation, measure
@@ -99,6 +99,11 @@ class MatchEngine:
     @property
     def frames_without_features(self) -> int:
         return self.frame_count - len(self._features)
+
+    @property
+    def feature_coverage(self) -> FeatureCoverage:
+        """Frames loaded, and those with local features (as the store's :meth:`feature_coverage` counts them)."""
+        return FeatureCoverage(frames=self.frame_count, frames_with_features=len(self._features))
 
     def match(self, claim: Frame, top: int = 5, claim_sha256: str | None = None) -> list[Match]:
         """Find the sources a claimed photo was likely derived from.

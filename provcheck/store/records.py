@@ -99,6 +99,18 @@ class FrameHashes:
 
 
 @dataclass(frozen=True)
+class FeatureCoverage:
+    """How many indexed frames have local features (those without were indexed by provcheck 0.1)."""
+
+    frames: int
+    frames_with_features: int
+
+    @property
+    def frames_without_features(self) -> int:
+        return self.frames - self.frames_with_features
+
+
+@dataclass(frozen=True)
 class IntegrityReport:
     """What ``index check`` found: counts, and problems (empty when the index is sound)."""
 
@@ -165,6 +177,8 @@ class IndexStore(Protocol):
     def features_of(self, frame_ids: Sequence[int]) -> dict[int, StoredFeatures]: ...
 
     def featured_frame_ids(self) -> NDArray[np.int64]: ...
+
+    def feature_coverage(self) -> FeatureCoverage: ...
 
     def voting_descriptor_count(self) -> int: ...
 

@@ -29,6 +29,7 @@ from ..shortlist.ondisk import WordFile, WordFileHeader, word_file_path, write_w
 from ..shortlist.words import Postings, Vocabulary
 from . import feature_rows, shortlist_tables
 from .records import (
+    FeatureCoverage,
     FrameHashes,
     FrameRecord,
     FrameTable,
@@ -507,6 +508,15 @@ class SQLiteStore:
         """Ids of the frames that have local features, ascending."""
         rows = self._query_tuples("SELECT frame_id FROM features ORDER BY frame_id", ())
         return np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+
+    def feature_coverage(self) -> FeatureCoverage:
+        """Frames, and those with a features row, in one query: what ``match`` warns about when some have none,
+        without :meth:`stats` (which counts and reads much more)."""
+        row = self._query_one("SELECT (SELECT count(*) FROM frames),"
+                              " (SELECT count(*) FROM frames WHERE id IN (SELECT frame_id FROM features))", ())
+        if row is None:
+            raise IndexStoreError(f"{self.path}: cannot read the index (no row counts)")
+        return FeatureCoverage(frames=int(row[0]), frames_with_features=int(row[1]))
 
     def voting_descriptor_count(self) -> int:
         """Stored keypoints (static overlay ones included: an upper bound of those that vote)."""
