@@ -58,12 +58,15 @@ from .media import (
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
 from .results import ClaimResult, Match, Verdict
 from .shortlist.words import Vocabulary
-from .store import IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
+from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
 CLAIM_MAX_SIDE = 4096
 #: Folder beside the index where sources added by URL are kept.
 DOWNLOADS_FOLDER = "downloads"
+#: What :meth:`Index.check_safely` makes one claim's internal error (a bug) instead of stopping a batch.
+_CLAIM_ERRORS = (MemoryError, RuntimeError, ValueError, AttributeError)
+
 
 def _url_name(url: str) -> str:
     """A readable title for a downloaded source: the URL path's last part, else the host."""
@@ -531,6 +534,24 @@ class Index:
         """Counts and metadata of the index."""
         return self._open().stats()
 
+    def feature_coverage(self, load_matcher: bool = False) -> FeatureCoverage:
+        """How many indexed frames have local features (crops of the others, indexed by provcheck 0.1, are not found).
+
+        Taken from the matcher when it is loaded, else counted by the store in one query
+        (not the full statistics of :meth:`info`). ``load_matcher`` loads it first, for a
+        caller about to match claims in this process (see :meth:`matches_in_process`),
+        which then pays nothing more; a matcher that fails to load is left to the claims,
+        whose results say why (as :meth:`check_safely` always did), and the store counts.
+        """
+        if load_matcher and self._engine is None:
+            try:
+                self._matcher()
+            except _CLAIM_ERRORS:
+                pass
+        if self._engine is not None:
+            return self._engine.feature_coverage
+        return self._open().feature_coverage()
+
     def match(self, image: str | os.PathLike[str] | Image.Image | np.ndarray, top: int = 5) -> list[Match]:
         """Find the sources a claimed photo was likely derived from, best first.
 
@@ -587,10 +608,14 @@ class Index:
         """
         try:
             return self.check(image, top=top, fetch_policy=fetch_policy)
-        except (MemoryError, RuntimeError, ValueError, AttributeError) as exc:  # a bug: this claim only
+        except _CLAIM_ERRORS as exc:  # a bug: this claim only
             detail = " ".join(str(exc).split())
             message = f"{image}: internal error: {type(exc).__name__}: {detail}"
             return ClaimResult(query=image, verdict=Verdict.NONE, matches=(), error=message)
+
+    def matches_in_process(self, claims: int, jobs: int) -> bool:
+        """Whether :meth:`check_many` matches this many claims in this process (else in worker processes)."""
+        return min(jobs, claims) <= 1 or self._given_store
 
     def check_many(self, images: Sequence[str], top: int = 5, fetch_policy: FetchPolicy | None = None,
                    jobs: int = 1) -> Iterator[ClaimResult]:
@@ -604,13 +629,12 @@ class Index:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}.")
         policy = fetch_policy or FetchPolicy()
-        workers = min(jobs, len(images))
-        if workers <= 1 or self._given_store:
+        if self.matches_in_process(len(images), jobs):
             for image in images:
                 yield self.check_safely(image, top, policy)
             return
         self._open()  # a missing or damaged index is said here, once, not by every worker
-        with ClaimWorkers(_open_checker, self.path, self._settings, workers) as pool:
+        with ClaimWorkers(_open_checker, self.path, self._settings, min(jobs, len(images))) as pool:
             yield from pool.check(images, top, policy)
 
 

@@ -435,12 +435,16 @@ def _gathered_claims(images: tuple[str, ...], from_file: IO[str] | None, quiet: 
     return claims
 
 
-def _warn_if_frames_lack_features(store: Index, quiet: bool) -> None:
-    """Say on stderr when part of the index was made by provcheck 0.1 (no local features: crops are not found)."""
-    stats = store.info()
-    if stats.frames_with_features < stats.frames and not quiet:
+def _warn_if_frames_lack_features(store: Index, claims: int, jobs: int, quiet: bool) -> None:
+    """Say on stderr when part of the index was made by provcheck 0.1 (no local features: crops are not found).
+
+    The counts come from the matcher when the claims are matched in this process (it is
+    loaded for them anyway), else from one count query; never from the full statistics.
+    """
+    coverage = store.feature_coverage(load_matcher=claims > 0 and store.matches_in_process(claims, jobs))
+    if coverage.frames_without_features > 0 and not quiet:
         click.echo(
-            f"provcheck: warning: {stats.frames - stats.frames_with_features} of {stats.frames} indexed frames "
+            f"provcheck: warning: {coverage.frames_without_features} of {coverage.frames} indexed frames "
             "have no local features (indexed by provcheck 0.1); crops of them will not be found until their "
             "sources are re-added with --replace",
             err=True,
@@ -506,7 +510,8 @@ def match_command(
     results: list[ClaimResult] = []
     with _index(index_path) as store, ExitStack() as stack:
         location = str(store.path)
-        _warn_if_frames_lack_features(store, quiet)
+        workers = (os.cpu_count() or 1) if jobs is None else jobs
+        _warn_if_frames_lack_features(store, len(claims), workers, quiet)
         bar = len(claims) > 1 and not quiet and _stderr_is_terminal()
         drawn: ProgressBar[str | None] | None = None
         if bar:
@@ -514,7 +519,6 @@ def match_command(
                 length=len(claims), label="matching", file=sys.stderr,
                 item_show_func=lambda claim: claim and Path(claim).name,
             ))
-        workers = (os.cpu_count() or 1) if jobs is None else jobs
         for result in store.check_many(claims, top, policy, jobs=workers):
             if drawn is not None:
                 drawn.update(1, result.query)

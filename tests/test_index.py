@@ -16,6 +16,8 @@ from PIL import Image
 
 from provcheck import DuplicateSourceError, Index, IndexMismatchError, IndexStoreError, SourceNotFoundError, Verdict
 from provcheck.cli import cli
+from provcheck.hashing import HASHERS
+from provcheck.match import MatchEngine
 from provcheck.store import SCHEMA_VERSION, FrameRecord, NewSource, SQLiteStore
 
 #: An index written by provcheck 0.1 (see tests/data/README.md).
@@ -101,6 +103,55 @@ def test_remove_deletes_frames(index_path: Path) -> None:
     assert store.list_sources() == [] and store.stats().frames == 0
     with pytest.raises(SourceNotFoundError):
         store.remove_source(record.id)
+
+
+def assert_frame_hashes_equal_the_simple_reads(store: SQLiteStore) -> None:
+    """The one-pass read equals the frame table and each hasher's hash matrix read one by one."""
+    loaded, table = store.frame_hashes(), store.frame_table()
+    for field in ("frame_ids", "source_ids", "frame_numbers", "times_s"):
+        fast, simple = getattr(loaded.frames, field), getattr(table, field)
+        assert fast.dtype == simple.dtype and fast.shape == simple.shape, field
+        np.testing.assert_array_equal(fast, simple, err_msg=field)  # NaN (a still's time) equals NaN
+    assert sorted(loaded.hashes) == sorted(hasher.name for hasher in HASHERS)
+    for name, hashes in loaded.hashes.items():
+        simple_hashes = store.hash_matrix(name)
+        assert hashes.dtype == simple_hashes.dtype and hashes.shape == simple_hashes.shape, name
+        np.testing.assert_array_equal(hashes, simple_hashes, err_msg=name)
+
+
+def test_frame_hashes_read_in_one_pass_equal_the_table_and_every_hash_matrix(index_path: Path,
+                                                                             built_index: Path) -> None:
+    store = SQLiteStore(index_path, create=True)
+    assert_frame_hashes_equal_the_simple_reads(store)  # empty
+    store.add_source(new_source("a" * 64), [frame_record(n) for n in range(5)])
+    still = FrameRecord(0, None, {"phash": bytes(range(8)), "pdq": bytes(range(32))}, None)
+    store.add_source(new_source("b" * 64, kind="image"), [still])
+    removed = store.add_source(new_source("c" * 64), [frame_record(n) for n in range(3)])
+    store.add_source(new_source("d" * 64), [frame_record(n) for n in range(7, 9)])
+    store.remove_source(removed.id)  # a gap in the frame ids
+    assert len(store.frame_hashes().frames) == 8
+    assert_frame_hashes_equal_the_simple_reads(store)
+    store.close()
+    real = SQLiteStore(built_index)  # frames of real clips and a still
+    try:
+        assert_frame_hashes_equal_the_simple_reads(real)
+    finally:
+        real.close()
+
+
+def test_featured_frame_ids_are_the_frames_of_the_feature_table(index_path: Path, built_index: Path) -> None:
+    empty = SQLiteStore(index_path, create=True)
+    try:
+        assert empty.featured_frame_ids().dtype == np.int64 and empty.featured_frame_ids().shape == (0,)
+    finally:
+        empty.close()
+    store = SQLiteStore(built_index)
+    try:
+        ids = store.featured_frame_ids()
+        assert ids.dtype == np.int64 and ids.size > 0
+        assert ids.tolist() == [stored.frame_id for stored in store.feature_table()]
+    finally:
+        store.close()
 
 
 def test_missing_index_is_not_created_by_readers(index_path: Path) -> None:
@@ -220,3 +271,43 @@ def test_schema_1_index_made_by_provcheck_0_1_migrates_and_matches(tmp_path: Pat
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["matches"][0]["source"]["title"] == "Harbour at dawn"
     assert "2 of 2 indexed frames have no local features" in result.stderr  # the migration kept the old frames
+
+
+def test_feature_coverage_is_counted_alike_by_the_store_the_matcher_and_the_statistics(tmp_path: Path,
+                                                                                      still_path: Path) -> None:
+    """Frames without local features are counted the same however they are counted (``match`` warns of them)."""
+    index_path = tmp_path / "old.sqlite"
+    shutil.copyfile(SCHEMA_1_INDEX, index_path)
+    with Index(index_path) as index:
+        index.add(still_path, title="Added with local features")  # half old, half new
+        counted = index.feature_coverage()  # no matcher loaded: the store counts
+        stats = index.info()
+        assert (counted.frames, counted.frames_with_features, counted.frames_without_features) == (3, 1, 2)
+        assert (stats.frames, stats.frames_with_features) == (counted.frames, counted.frames_with_features)
+        assert index.feature_coverage(load_matcher=True) == counted  # from the matcher, now loaded
+        # what the CLI asks to know whether the matcher it would load is the one that matches
+        assert index.matches_in_process(1, 4) and index.matches_in_process(3, 1) and index.matches_in_process(0, 2)
+        assert not index.matches_in_process(2, 2)
+    store = SQLiteStore(index_path)
+    try:
+        assert MatchEngine(store).feature_coverage == store.feature_coverage() == counted
+        assert MatchEngine(store).frames_without_features == 2
+    finally:
+        store.close()
+
+
+def test_match_warns_of_frames_without_features_when_claims_are_matched_in_workers(tmp_path: Path) -> None:
+    """With --jobs the parent does not load the matcher; the warning is said once all the same."""
+    index_path = tmp_path / "old.sqlite"
+    shutil.copyfile(SCHEMA_1_INDEX, index_path)
+    harbour, market = (texture(seed, 240, 320) for seed in (9101, 9102))
+    claims = [str(write_still(tmp_path / f"claim_{n}.jpg", np.asarray(Image.fromarray(picture).resize((240, 180))),
+                              quality=70)) for n, picture in enumerate((harbour, market))]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["match", *claims, "--index", str(index_path), "--json", "--jobs", "2"])
+    assert result.exit_code == 0, result.stderr
+    titles = [found["matches"][0]["source"]["title"] for found in json.loads(result.stdout)["results"]]
+    assert titles == ["Harbour at dawn", "Market street"]
+    assert result.stderr.count("2 of 2 indexed frames have no local features") == 1
+    quiet = runner.invoke(cli, ["match", *claims, "--index", str(index_path), "--json", "--jobs", "2", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stdout == result.stdout and "no local features" not in quiet.stderr

@@ -22,7 +22,7 @@ from provcheck.search import DescriptorIndex
 from provcheck.shortlist.inverted import InvertedFile, brute_force_votes
 from provcheck.shortlist.ondisk import WordFile, WordFileHeader, word_file_path, write_word_file
 from provcheck.shortlist.words import MAX_SPLIT, Postings, Vocabulary, split_for
-from provcheck.store import SCHEMA_VERSION, SQLiteStore
+from provcheck.store import SCHEMA_VERSION, SQLiteStore, shortlist_tables
 
 EXACT = MatchSettings(shortlist_search="exact")
 
@@ -273,6 +273,40 @@ def test_damaged_word_file_is_ignored(tmp_path: Path, vocabulary: Vocabulary,
     path.write_bytes(b"garbage" + whole[7:])
     assert WordFile.open(path, 1, vocabulary.size) is None
     assert WordFile.open(tmp_path / "missing.words", 1, vocabulary.size) is None
+
+
+def test_postings_after_a_sequence_number_equal_the_simple_query(tmp_path: Path, trained_index: Path,
+                                                                 photo_files: list[Path]) -> None:
+    """iter_postings starts at the first newer frame (found in the seq index) and yields what one query returns."""
+    path = tmp_path / "copy.sqlite"
+    source, target = sqlite3.connect(trained_index), sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.close()
+    with Index(path) as index:
+        index.add(photo_files[5])  # a newer sequence number, at the end of the frame ids
+    conn = sqlite3.connect(path)
+    try:
+        middle = conn.execute("SELECT frame_id FROM postings ORDER BY frame_id LIMIT 1 OFFSET 3").fetchone()[0]
+        conn.execute("UPDATE postings SET seq = (SELECT max(seq) FROM postings) + 1 WHERE frame_id = ?", (middle,))
+        conn.commit()  # a newer row in the middle too: rows after the first newer one are still checked
+        plan = " ".join(str(row[3]) for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT frame_id FROM postings WHERE seq > ? ORDER BY frame_id LIMIT 1", (0,)))
+        assert "COVERING INDEX postings_by_seq" in plan
+        sequences = [int(row[0]) for row in conn.execute("SELECT DISTINCT seq FROM postings ORDER BY seq")]
+        assert len(sequences) >= 3
+        for after in [0, *sequences]:
+            for batch in (1, 2, 2_000):
+                fast = list(shortlist_tables.iter_postings(conn, after, batch=batch))
+                simple = shortlist_tables.all_postings_after(conn, after)
+                assert [p.frame_id for p in fast] == [p.frame_id for p in simple], (after, batch)
+                for mine, reference in zip(fast, simple, strict=True):
+                    np.testing.assert_array_equal(mine.words, reference.words)
+                    np.testing.assert_array_equal(mine.signatures, reference.signatures)
+        assert shortlist_tables.all_postings_after(conn, sequences[-1]) == []
+        assert len(shortlist_tables.all_postings_after(conn, sequences[-2])) == 1
+    finally:
+        conn.close()
 
 
 def test_word_file_beside_the_index_serves_matches_and_newer_adds(tmp_path: Path, trained_index: Path,

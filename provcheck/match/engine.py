@@ -27,7 +27,7 @@ from ..normalize import find_trim
 from ..results import Derivation, Evidence, Match, Verdict
 from ..search import DescriptorIndex
 from ..shortlist.inverted import InvertedFile
-from ..store import FrameTable, IndexStore, SourceRecord
+from ..store import FeatureCoverage, FrameTable, IndexStore, SourceRecord
 from ..verify import Verification, verify
 from . import policy
 from .findings import feature_derivation, measure
@@ -71,8 +71,9 @@ class MatchEngine:
     def __init__(self, store: IndexStore, settings: MatchSettings = DEFAULT_SETTINGS) -> None:
         self._settings = settings
         self._hashers = HASHERS
-        self.frames: FrameTable = store.frame_table()
-        self._hashes = {hasher.name: store.hash_matrix(hasher.name) for hasher in self._hashers}
+        loaded = store.frame_hashes()  # one pass over the frames for the table and every hasher's hashes
+        self.frames: FrameTable = loaded.frames
+        self._hashes = {hasher.name: loaded.hashes[hasher.name] for hasher in self._hashers}
         self._sources = {record.id: record for record in store.list_sources()}
         self._source_of_sha256 = {record.sha256: record.id for record in self._sources.values()}
         # the word file beside the index holds most postings; only newer ones are read into memory
@@ -97,6 +98,11 @@ class MatchEngine:
     @property
     def frames_without_features(self) -> int:
         return self.frame_count - len(self._features)
+
+    @property
+    def feature_coverage(self) -> FeatureCoverage:
+        """Frames loaded, and those with local features (as the store's :meth:`feature_coverage` counts them)."""
+        return FeatureCoverage(frames=self.frame_count, frames_with_features=len(self._features))
 
     def match(self, claim: Frame, top: int = 5, claim_sha256: str | None = None) -> list[Match]:
         """Find the sources a claimed photo was likely derived from.

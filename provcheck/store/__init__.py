@@ -5,6 +5,8 @@
 """
 
 from .records import (
+    FeatureCoverage,
+    FrameHashes,
     FrameRecord,
     FrameTable,
     HashTable,
@@ -18,6 +20,7 @@ from .records import (
 from .sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS, SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
-    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "FrameRecord", "FrameTable", "HashTable", "IndexStats",
-    "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore", "SourceRecord", "StoredFeatures",
+    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "FeatureCoverage", "FrameHashes", "FrameRecord",
+    "FrameTable", "HashTable", "IndexStats", "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore",
+    "SourceRecord", "StoredFeatures",
 ]

@@ -91,6 +91,26 @@ class HashTable(FrameTable):
 
 
 @dataclass(frozen=True)
+class FrameHashes:
+    """The frame table and every hasher's packed hashes (hasher name -> a row per frame), row by row."""
+
+    frames: FrameTable
+    hashes: dict[str, NDArray[np.uint8]]
+
+
+@dataclass(frozen=True)
+class FeatureCoverage:
+    """How many indexed frames have local features (those without were indexed by provcheck 0.1)."""
+
+    frames: int
+    frames_with_features: int
+
+    @property
+    def frames_without_features(self) -> int:
+        return self.frames - self.frames_with_features
+
+
+@dataclass(frozen=True)
 class IntegrityReport:
     """What ``index check`` found: counts, and problems (empty when the index is sound)."""
 
@@ -150,11 +170,15 @@ class IndexStore(Protocol):
 
     def hash_matrix(self, hasher_name: str) -> NDArray[np.uint8]: ...
 
+    def frame_hashes(self) -> FrameHashes: ...
+
     def feature_table(self) -> list[StoredFeatures]: ...
 
     def features_of(self, frame_ids: Sequence[int]) -> dict[int, StoredFeatures]: ...
 
     def featured_frame_ids(self) -> NDArray[np.int64]: ...
+
+    def feature_coverage(self) -> FeatureCoverage: ...
 
     def voting_descriptor_count(self) -> int: ...
 

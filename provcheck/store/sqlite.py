@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +29,8 @@ from ..shortlist.ondisk import WordFile, WordFileHeader, build_word_file, kept_p
 from ..shortlist.words import Postings, Vocabulary
 from . import feature_rows, shortlist_tables
 from .records import (
+    FeatureCoverage,
+    FrameHashes,
     FrameRecord,
     FrameTable,
     HashTable,
@@ -432,6 +436,28 @@ class SQLiteStore:
         rows = self._query_all(f"SELECT {hasher_name} FROM frames ORDER BY id", ())
         return np.frombuffer(b"".join(bytes(row[0]) for row in rows), dtype=np.uint8).reshape(len(rows), bits // 8)
 
+    def frame_hashes(self) -> FrameHashes:
+        """:meth:`frame_table` and every hasher's :meth:`hash_matrix` in one pass over the frames (what the
+        matcher loads: reading them one by one scans the table once each, and at 10^5 frames building
+        ``sqlite3.Row`` objects cost more than the scan).
+        """
+        names = [hasher.name for hasher in HASHERS]
+        widths = [hasher_signature()[name]["bits"] // 8 for name in names]
+        rows = self._query_tuples(f"SELECT id, source_id, frame_number, time_s, {', '.join(names)} FROM frames"
+                                  " ORDER BY id", ())
+        columns = [list(map(itemgetter(column), rows)) for column in range(4 + len(names))]  # (zip(*rows) is slower)
+        frames = FrameTable(
+            frame_ids=np.array(columns[0], dtype=np.int64),
+            source_ids=np.array(columns[1], dtype=np.int64),
+            frame_numbers=np.array(columns[2], dtype=np.int64),
+            times_s=np.array([np.nan if time_s is None else time_s for time_s in columns[3]], dtype=np.float64),
+        )
+        hashes = {
+            name: np.frombuffer(b"".join(bytes(value) for value in column), dtype=np.uint8).reshape(len(rows), width)
+            for name, width, column in zip(names, widths, columns[4:], strict=True)
+        }
+        return FrameHashes(frames, hashes)
+
     def check(self) -> IntegrityReport:
         """Verify the file, the schema, row counts and that every fingerprint belongs to a source."""
         problems: list[str] = []
@@ -496,8 +522,17 @@ class SQLiteStore:
 
     def featured_frame_ids(self) -> NDArray[np.int64]:
         """Ids of the frames that have local features, ascending."""
-        rows = self._query_all("SELECT frame_id FROM features ORDER BY frame_id", ())
-        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        rows = self._query_tuples("SELECT frame_id FROM features ORDER BY frame_id", ())
+        return np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+
+    def feature_coverage(self) -> FeatureCoverage:
+        """Frames, and those with a features row, in one query: what ``match`` warns about when some have none,
+        without :meth:`stats` (which counts and reads much more)."""
+        row = self._query_one("SELECT (SELECT count(*) FROM frames),"
+                              " (SELECT count(*) FROM frames WHERE id IN (SELECT frame_id FROM features))", ())
+        if row is None:
+            raise IndexStoreError(f"{self.path}: cannot read the index (no row counts)")
+        return FeatureCoverage(frames=int(row[0]), frames_with_features=int(row[1]))
 
     def voting_descriptor_count(self) -> int:
         """Stored keypoints (static overlay ones included: an upper bound of those that vote)."""
@@ -738,6 +773,15 @@ class SQLiteStore:
     def _query_all(self, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
         try:
             return list(self._conn.execute(sql, params).fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
+
+    def _query_tuples(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples: for reads of a row a frame, where making a ``sqlite3.Row`` each costs most."""
+        try:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None
+            return list(cursor.execute(sql, params).fetchall())
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot read the index ({exc})") from exc
 
