@@ -68,6 +68,8 @@ hashes = st.binary(min_size=32, max_size=32)
 def test_vectorised_distances_equal_brute_force(rows: list[bytes], query: bytes) -> None:
     matrix = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), 32)
     assert hamming_distances(query, matrix).tolist() == [hamming_distance(query, row) for row in rows]
+    # the byte-wise path (a matrix that cannot be read eight bytes at a time) gives the same
+    assert hamming_distances(query, np.asfortranarray(matrix)).tolist() == hamming_distances(query, matrix).tolist()
 
 
 @given(hashes, hashes)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import islice
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +34,7 @@ from . import policy
 from .findings import feature_derivation, measure
 from .hashes import HashStage, hash_stage
 from .locate import ClaimView, Locator, Verified, box_tuple
+from .ranking import Groups, descending
 from .settings import DEFAULT_SETTINGS, MatchSettings
 from .stored import FeatureRows
 
@@ -74,6 +76,7 @@ class MatchEngine:
         loaded = store.frame_hashes()  # one pass over the frames for the table and every hasher's hashes
         self.frames: FrameTable = loaded.frames
         self._hashes = {hasher.name: loaded.hashes[hasher.name] for hasher in self._hashers}
+        self._sources_of_rows = Groups(self.frames.source_ids)
         self._sources = {record.id: record for record in store.list_sources()}
         self._source_of_sha256 = {record.sha256: record.id for record in self._sources.values()}
         # the word file beside the index holds most postings; only newer ones are read into memory
@@ -152,7 +155,7 @@ class MatchEngine:
         settings = self._settings
         chosen: list[int] = []
         per_source: dict[int, int] = {}
-        for row in np.argsort(-votes, kind="stable"):
+        for row in descending(votes):
             if votes[row] <= 0 or len(chosen) >= settings.shortlist_frames:
                 break
             source = int(self.frames.source_ids[row])
@@ -160,9 +163,9 @@ class MatchEngine:
                 continue
             per_source[source] = per_source.get(source, 0) + 1
             chosen.append(int(row))
-        for row in np.argsort(-hashes.evidence, kind="stable")[:settings.shortlist_by_hash]:
-            if int(row) not in chosen:
-                chosen.append(int(row))
+        for row in islice(descending(hashes.evidence), settings.shortlist_by_hash):
+            if row not in chosen:
+                chosen.append(row)
         return [row for row in chosen if row in self._features]
 
     def _feature_stage(self, pixels: RGBArray, hashes: HashStage) -> FeatureStage:
@@ -197,9 +200,7 @@ class MatchEngine:
         """Sources with a verified frame, or whose best frame by hashes is at least possible."""
         frames = self.frames
         sources = {int(frames.source_ids[row]) for row in verified}
-        order = np.lexsort((frames.frame_ids, -hashes.evidence, frames.source_ids))
-        _, first = np.unique(frames.source_ids[order], return_index=True)
-        for row in order[first]:
+        for row in self._sources_of_rows.best_rows(hashes.evidence):  # rows are in frame id order
             if policy.hash_verdict(hashes.readings(int(row)), self._settings) is not Verdict.NONE:
                 sources.add(int(frames.source_ids[row]))
         return sorted(sources)
