@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import islice
 
@@ -176,25 +177,32 @@ class MatchEngine:
         attempted: set[int] = set()
         if not self._features:
             return FeatureStage(found, claims, all_votes, frozenset())
-        for mirrored in (False, True):
-            view = np.ascontiguousarray(pixels[:, ::-1]) if mirrored else pixels
-            claim = extract(view, max_side=QUERY_MAX_SIDE, wanted=QUERY_KEYPOINTS, min_side=QUERY_MIN_SIDE)
-            claims[mirrored] = claim
-            if len(claim) < MIN_CLAIM_KEYPOINTS:
-                continue
-            votes = self._descriptors.votes(claim.descriptors)
-            all_votes[mirrored] = votes
-            shortlist = self._shortlist(votes, hashes)
-            self._features.prefetch(shortlist)
-            for row in shortlist:
-                attempted.add(row)
-                verification = verify(claim, self._features[row])
-                if verification is None:
-                    continue
-                current = found.get(row)
-                if current is None or verification.inliers > current.verification.inliers:
-                    found[row] = Verified(row, mirrored, verification)
+        with ThreadPoolExecutor(max_workers=1) as helper:
+            # the mirror's SIFT runs beside the claim's own search (OpenCV releases the GIL): -0.07 s a claim
+            mirror = helper.submit(_claim_features, np.ascontiguousarray(pixels[:, ::-1]))
+            claims[False] = _claim_features(pixels)
+            self._verify_view(False, claims[False], hashes, found, all_votes, attempted)
+            claims[True] = mirror.result()
+            self._verify_view(True, claims[True], hashes, found, all_votes, attempted)
         return FeatureStage(found, claims, all_votes, frozenset(attempted))
+
+    def _verify_view(self, mirrored: bool, claim: LocalFeatures, hashes: HashStage, found: dict[int, Verified],
+                     all_votes: dict[bool, NDArray[np.float64]], attempted: set[int]) -> None:
+        """Shortlist and verify the frames for one view of the claim (as given, or mirrored)."""
+        if len(claim) < MIN_CLAIM_KEYPOINTS:
+            return
+        votes = self._descriptors.votes(claim.descriptors)
+        all_votes[mirrored] = votes
+        shortlist = self._shortlist(votes, hashes)
+        self._features.prefetch(shortlist)
+        for row in shortlist:
+            attempted.add(row)
+            verification = verify(claim, self._features[row])
+            if verification is None:
+                continue
+            current = found.get(row)
+            if current is None or verification.inliers > current.verification.inliers:
+                found[row] = Verified(row, mirrored, verification)
 
     def _candidate_sources(self, hashes: HashStage, verified: dict[int, Verified]) -> list[int]:
         """Sources with a verified frame, or whose best frame by hashes is at least possible."""
@@ -315,3 +323,8 @@ def _order(matches: list[Match]) -> list[Match]:
     if confirmed:
         confirmed[0] = replace(confirmed[0], earliest=True)
     return confirmed + others
+
+
+def _claim_features(view: RGBArray) -> LocalFeatures:
+    """The local features of one view of a claim, at the query's size and keypoint budget."""
+    return extract(view, max_side=QUERY_MAX_SIDE, wanted=QUERY_KEYPOINTS, min_side=QUERY_MIN_SIDE)
