@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .fetch import FetchPolicy
 from .match import MatchSettings
+from .parent_watch import exit_with_parent
 from .results import ClaimResult, Verdict
 
 #: Claims handed to the pool ahead of the one awaited, per worker (keeps every worker busy
@@ -42,6 +43,7 @@ def _init_worker(opener: CheckerOpener, index_path: str, settings: MatchSettings
     global _worker_check
     # Ctrl-C is the parent's to handle: it stops the pool; a worker must not print its own traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
     _worker_check = opener(index_path, settings)
 
 

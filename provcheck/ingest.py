@@ -37,6 +37,7 @@ from .media.video import (
     plan_segments,
     sample_segment,
 )
+from .parent_watch import exit_with_parent
 from .results import FailedFile, SkippedFile
 from .store import FrameRecord, IndexStore, SourceRecord
 
@@ -319,6 +320,7 @@ _progress_slots: Any = None
 
 def _init_worker(slots: Any) -> None:
     global _progress_slots
+    exit_with_parent()
     _progress_slots = slots
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -193,6 +194,30 @@ def built_index(tmp_path_factory: pytest.TempPathFactory, pan_clip: Path, other_
         index.add(other_clip, title="Other clip", published="2015-01-02")
         index.add(still_path, title="Still photo", url="https://photos.example.org/1", published="2016-07-01")
     return path
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of a process's children (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def assert_gone(pids: list[int], timeout_s: float = 10.0) -> None:
+    """Every process of ``pids`` ends within the timeout (reaped by init once orphaned)."""
+    deadline = time.monotonic() + timeout_s
+    left = list(pids)
+    while left and time.monotonic() < deadline:
+        left = [pid for pid in left if Path(f"/proc/{pid}").exists()]
+        time.sleep(0.1)
+    assert not left, f"worker processes {left} outlived the killed command"
 
 
 def copy_index(index: Path, to: Path) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import frame_at, texture, write_still
+from conftest import assert_gone, children_of, frame_at, texture, write_still
 
 from provcheck import Index
 from provcheck.batch import ClaimCheck, ClaimWorkers
@@ -103,3 +103,19 @@ def test_ctrl_c_ends_the_workers_and_keeps_the_lines_printed(built_index: Path, 
     lines = [first, *rest.splitlines()]
     assert 1 <= len(lines) < len(many)
     assert [json.loads(line)["query"] for line in lines] == many[:len(lines)]
+
+
+def test_workers_end_when_the_match_command_is_killed(built_index: Path, claims: list[Path]) -> None:
+    """kill -9 of `match --jobs 2` (an OOM kill, a CI timeout): its workers do not wait for work forever."""
+    many = [str(claims[4])] * 40
+    process = subprocess.Popen([sys.executable, "-m", "provcheck", "match", *many, "--json-lines", "--jobs", "2",
+                                "--index", str(built_index)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    assert process.stdout is not None
+    process.stdout.readline()  # the workers are up and matching
+    workers = children_of(process.pid)
+    assert workers
+    process.kill()
+    process.wait(timeout=60)
+    process.stdout.close()
+    assert_gone(workers)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import encode_clip, pan_frames, texture, write_still
+from conftest import assert_gone, children_of, encode_clip, pan_frames, texture, write_still
 
 from provcheck.cli import cli
 from provcheck.errors import ExitCode, IndexStoreError
@@ -293,8 +293,10 @@ def kill_inside_transaction(point: KillPoint, args: list[str | Path], index: Pat
                     probe.execute("BEGIN IMMEDIATE")
             finally:
                 probe.close()
+            workers = children_of(process.pid)
             process.send_signal(signal.SIGKILL)
             assert process.wait(timeout=CHILD_TIMEOUT_S) == -signal.SIGKILL
+            assert_gone(workers)  # a killed command leaves no worker process behind
         finally:
             os.close(reader)
             if process.poll() is None:
