@@ -8,7 +8,8 @@ quantise only their own frames. A vocabulary trained on a small index is small (
 :data:`RETRAIN_GROWTH` times the descriptors it was trained on, until it reaches the
 largest vocabulary trained on the largest sample, which is never retrained. Once the
 postings are many, they are also kept sorted by word in a file beside the index
-(:mod:`provcheck.shortlist.ondisk`), rewritten when enough newer ones have piled up.
+(:mod:`provcheck.shortlist.ondisk`), rewritten when enough newer ones have piled up or
+enough of its postings belong to frames removed since.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ RETRAIN_GROWTH = 8
 #: posting twice, so a fixed bound alone would make a large archive's adds quadratic).
 WORD_FILE_NEWER_MAX = 4_000_000
 WORD_FILE_NEWER_SHARE = 16
+#: Postings of removed frames stay in the word file (read and skipped by every claim)
+#: until it is rewritten: it is, once they pass WORD_FILE_NEWER_MAX or this share of it.
+WORD_FILE_DEAD_SHARE = 4
 #: A vocabulary is not trained on fewer descriptors than this (16 words of 16 each).
 MIN_TRAINING_DESCRIPTORS = 256
 #: Seed of the training sample (a vocabulary is reproducible from the same index).
@@ -76,13 +80,21 @@ def keep_trained(store: IndexStore, announce: Announce | None = None) -> Vocabul
 
 
 def needs_word_file(store: IndexStore) -> bool:
-    """Whether the postings held in memory at query time (those newer than the word file) are too many."""
+    """Whether the postings held in memory at query time (those newer than the word file) are too many,
+    or the file holds too many postings of frames removed since."""
     if store.shortlist_vocabulary() is None:
         return False
     word_file = store.word_file()
     covered = word_file.header.postings if word_file is not None else 0
     newer = store.postings_count(word_file.header.covered_seq if word_file is not None else 0)
-    return newer > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_NEWER_SHARE)
+    if newer > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_NEWER_SHARE):
+        return True
+    return _removed_postings(store, covered, newer) > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_DEAD_SHARE)
+
+
+def _removed_postings(store: IndexStore, covered: int, newer: int) -> int:
+    """Postings in the word file whose frames are gone (every row the file covers is still counted)."""
+    return covered - (store.postings_count(0) - newer) if covered else 0
 
 
 def keep_word_file(store: IndexStore, announce: Announce | None = None) -> bool:
@@ -103,10 +115,16 @@ def keep_word_file(store: IndexStore, announce: Announce | None = None) -> bool:
 
 
 def seal_postings(store: IndexStore) -> bool:
-    """Write the word file now if any posting is still held in the index itself; whether it was written.
+    """Write the word file now if any posting is still held in the index itself, or the file still holds
+    postings of removed frames; whether it was written.
 
     For ``index compact``: the index is to be made small, so a failure is an error here.
     """
-    if store.shortlist_vocabulary() is None or store.unsealed_postings() == 0:
+    if store.shortlist_vocabulary() is None:
+        return False
+    word_file = store.word_file()
+    covered = word_file.header.postings if word_file is not None else 0
+    newer = store.postings_count(word_file.header.covered_seq) if word_file is not None else 0
+    if store.unsealed_postings() == 0 and _removed_postings(store, covered, newer) == 0:
         return False
     return store.write_word_file() is not None

@@ -572,3 +572,29 @@ def test_a_word_file_replaced_meanwhile_is_kept(tmp_path: Path, trained_index: P
     assert first.check().ok and first.unsealed_postings() == 0
     first.close()
     assert _file_postings(path) == _quantised_again(path)
+
+
+def test_the_word_file_is_rewritten_once_removed_frames_fill_it(tmp_path: Path, trained_index: Path,
+                                                                photos: list[NDArray[np.uint8]],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # a removed frame's postings stay in the file, read and skipped by every claim, until it is rewritten
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    monkeypatch.setattr(shortlist_upkeep, "WORD_FILE_NEWER_MAX", 0)
+    with Index(path) as index:
+        store = index._open()
+        assert store.write_word_file() is not None and not shortlist_upkeep.needs_word_file(store)
+        index.remove(next(s for s in index.sources() if s.title == "photo_0.png").id)
+        assert not shortlist_upkeep.needs_word_file(store)  # one still of six sources: under a quarter
+        for title in ("photo_1.png", "photo_3.png"):
+            index.remove(next(s for s in index.sources() if s.title == title).id)
+        word_file = store.word_file()
+        assert word_file is not None and word_file.header.postings > store.postings_count(0)
+        word_file.close()
+        assert shortlist_upkeep.needs_word_file(store) and shortlist_upkeep.keep_word_file(store)
+        word_file = store.word_file()
+        assert word_file is not None and word_file.header.postings == store.postings_count(0)
+        word_file.close()
+        assert index.verify_integrity().ok
+        assert index.match(crop_claim(photos[2], 0.15))[0].source.title == "photo_2.png"
+        assert index.match(crop_claim(photos[1], 0.15)) == []
+    assert _file_postings(path) == _quantised_again(path)
