@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -598,3 +599,19 @@ def test_the_word_file_is_rewritten_once_removed_frames_fill_it(tmp_path: Path, 
         assert index.match(crop_claim(photos[2], 0.15))[0].source.title == "photo_2.png"
         assert index.match(crop_claim(photos[1], 0.15)) == []
     assert _file_postings(path) == _quantised_again(path)
+
+
+def test_a_word_file_left_half_built_by_a_killed_writer_is_removed(tmp_path: Path, trained_index: Path) -> None:
+    path = copy_index(trained_index, tmp_path / "copy.sqlite")
+    words = word_file_path(path)
+    dead_pid = 2**22 + 12345  # above Linux's largest pid: no such process
+    abandoned = words.with_name(f"{words.name}.tmp{dead_pid}")
+    abandoned.write_bytes(b"half a word file")
+    running = words.with_name(f"{words.name}.tmp{os.getppid()}")  # a live process's: still being written
+    running.write_bytes(b"in progress")
+    store = SQLiteStore(path)
+    try:
+        assert store.write_word_file() is not None
+    finally:
+        store.close()
+    assert not abandoned.exists() and running.exists() and words.exists()

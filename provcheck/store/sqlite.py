@@ -106,6 +106,24 @@ def _create_tables(conn: sqlite3.Connection, schema: str, if_missing: bool = Fal
         conn.execute(statement)
 
 
+def _remove_abandoned(path: Path) -> None:
+    """Delete files a killed writer left half-built beside ``path`` (``NAME.tmpPID``, the PID no longer running).
+
+    A word file is built aside before it is renamed in; ``kill -9`` leaves the aside file,
+    as large as the index's postings, behind.
+    """
+    for aside in path.parent.glob(path.name + ".tmp*"):
+        pid = aside.name[len(path.name) + len(".tmp"):]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            aside.unlink(missing_ok=True)
+        except OSError:
+            continue  # running (as another user): not ours to judge
+
+
 def _sync_folder(folder: Path) -> None:
     """fsync a folder, so a rename in it survives a power cut (where the platform allows it)."""
     try:
@@ -677,6 +695,7 @@ class SQLiteStore:
         """
         path = word_file_path(self.path)
         aside = path.with_name(path.name + f".tmp{os.getpid()}")
+        _remove_abandoned(path)
         try:
             header, base = self._build_word_file(aside)
             if header is None:
