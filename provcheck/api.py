@@ -496,7 +496,7 @@ class Index:
             IndexStoreError: too few stored descriptors to train the codec, or the index cannot be written.
         """
         store = self._open()
-        before = store.stats().size_bytes
+        before = store.stats()
         codec = store.descriptor_codec()
         if codec is None:
             sample = store.descriptor_sample(CODEC_TRAINING_DESCRIPTORS, seed=shortlist_upkeep.SAMPLE_SEED)
@@ -504,13 +504,12 @@ class Index:
                 raise IndexStoreError(f"{store.location}: {sample.shape[0]} stored descriptors are too few to train"
                                       f" the descriptor codec (at least {CODEC_MIN_TRAINING_DESCRIPTORS})")
             codec = DescriptorCodec.train(sample)
-        raw = store.stats()
-        total = raw.frames_with_features - raw.compact_frames
+        total = before.frames_with_features - before.compact_frames
         frames = store.compact_descriptors(codec, None if progress is None else lambda done: progress(done, total))
         shortlist_upkeep.seal_postings(store)
         store.vacuum()
         self._engine = None
-        return frames, before, store.stats().size_bytes
+        return frames, before.size_bytes, store.stats().size_bytes
 
     def sources(self) -> list[SourceRecord]:
         """Every indexed source, by id."""

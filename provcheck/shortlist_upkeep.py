@@ -84,17 +84,22 @@ def needs_word_file(store: IndexStore) -> bool:
     or the file holds too many postings of frames removed since."""
     if store.shortlist_vocabulary() is None:
         return False
-    word_file = store.word_file()
-    covered = word_file.header.postings if word_file is not None else 0
-    newer = store.postings_count(word_file.header.covered_seq if word_file is not None else 0)
+    covered, newer, removed = _word_file_state(store)
     if newer > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_NEWER_SHARE):
         return True
-    return _removed_postings(store, covered, newer) > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_DEAD_SHARE)
+    return removed > max(WORD_FILE_NEWER_MAX, covered // WORD_FILE_DEAD_SHARE)
 
 
-def _removed_postings(store: IndexStore, covered: int, newer: int) -> int:
-    """Postings in the word file whose frames are gone (every row the file covers is still counted)."""
-    return covered - (store.postings_count(0) - newer) if covered else 0
+def _word_file_state(store: IndexStore) -> tuple[int, int, int]:
+    """(postings in the word file, postings newer than it, postings in it whose frames are gone)."""
+    word_file = store.word_file()
+    if word_file is None:
+        return 0, store.postings_count(0), 0
+    covered = word_file.header.postings
+    newer = store.postings_count(word_file.header.covered_seq)
+    word_file.close()
+    # every row the file covers is still counted in the index: what the file holds beyond them is removed frames'
+    return covered, newer, covered - (store.postings_count(0) - newer)
 
 
 def keep_word_file(store: IndexStore, announce: Announce | None = None) -> bool:
@@ -122,9 +127,6 @@ def seal_postings(store: IndexStore) -> bool:
     """
     if store.shortlist_vocabulary() is None:
         return False
-    word_file = store.word_file()
-    covered = word_file.header.postings if word_file is not None else 0
-    newer = store.postings_count(word_file.header.covered_seq) if word_file is not None else 0
-    if store.unsealed_postings() == 0 and _removed_postings(store, covered, newer) == 0:
+    if store.unsealed_postings() == 0 and _word_file_state(store)[2] == 0:
         return False
     return store.write_word_file() is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -405,19 +406,24 @@ def _answers(path: Path, claims: list[NDArray[np.uint8]]) -> list[list[tuple[int
         return [[(m.source.id, m.verdict.value, m.derivation.crop) for m in index.match(claim)] for claim in claims]
 
 
+def _grouped(postings: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int], list[int]]:
+    """(word, frame id, signature) triples as (word, frame id) -> sorted signatures."""
+    found: dict[tuple[int, int], list[int]] = {}
+    for word, frame_id, signature in postings:
+        found.setdefault((word, frame_id), []).append(signature)
+    return {key: sorted(value) for key, value in found.items()}
+
+
 def _file_postings(path: Path) -> dict[tuple[int, int], list[int]]:
     """(word, frame id) -> sorted signatures, read from the word file beside the index."""
     store = SQLiteStore(path)
     try:
         word_file = store.word_file()
         assert word_file is not None
-        found: dict[tuple[int, int], list[int]] = {}
-        for word in range(word_file.header.words):
-            ids, signatures = word_file.read(word)
-            for frame_id, signature in zip(ids.tolist(), signatures.tolist(), strict=True):
-                found.setdefault((word, frame_id), []).append(signature)
+        triples = [(word, frame_id, signature) for word in range(word_file.header.words)
+                   for frame_id, signature in zip(*(part.tolist() for part in word_file.read(word)), strict=True)]
         word_file.close()
-        return {key: sorted(value) for key, value in found.items()}
+        return _grouped(triples)
     finally:
         store.close()
 
@@ -428,12 +434,12 @@ def _quantised_again(path: Path) -> dict[tuple[int, int], list[int]]:
     try:
         vocabulary = store.shortlist_vocabulary()
         assert vocabulary is not None
-        found: dict[tuple[int, int], list[int]] = {}
+        triples = []
         for stored in store.feature_table():
             words, signatures = vocabulary.assign(stored.features.descriptors[~stored.static])
-            for word, signature in zip(words.tolist(), signatures.tolist(), strict=True):
-                found.setdefault((word, stored.frame_id), []).append(signature)
-        return {key: sorted(value) for key, value in found.items()}
+            triples += [(word, stored.frame_id, signature)
+                        for word, signature in zip(words.tolist(), signatures.tolist(), strict=True)]
+        return _grouped(triples)
     finally:
         store.close()
 

@@ -101,7 +101,7 @@ class MatchEngine:
 
     @property
     def frames_without_features(self) -> int:
-        return self.frame_count - len(self._features)
+        return self.feature_coverage.frames_without_features
 
     @property
     def feature_coverage(self) -> FeatureCoverage:

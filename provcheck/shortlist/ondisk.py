@@ -85,11 +85,33 @@ PostingArrays = tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint64]]
 PLACE_BATCH = 1 << 22
 
 
+def aside_path(path: Path) -> Path:
+    """Where this process builds a new word file before renaming it to ``path`` (``NAME.tmpPID``)."""
+    return path.with_name(f"{path.name}.tmp{os.getpid()}")
+
+
+def remove_abandoned(path: Path) -> None:
+    """Delete the files other writers left half-built beside ``path`` (their pid no longer running).
+
+    ``kill -9`` during a rewrite leaves the aside file, as large as the postings, behind.
+    """
+    for aside in path.parent.glob(path.name + ".tmp*"):
+        pid = aside.name[len(path.name) + len(".tmp"):]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            aside.unlink(missing_ok=True)
+        except OSError:
+            continue  # running (as another user): not ours to judge
+
+
 def write_word_file(path: Path, header_of: Callable[[int], WordFileHeader],
                     postings: Callable[[], Iterable[Postings]], words: int,
                     kept: Callable[[], Iterable[PostingArrays]] | None = None) -> WordFileHeader:
     """Build the file at ``path`` (written aside, fsynced, renamed); see :func:`build_word_file`."""
-    aside = path.with_name(path.name + f".tmp{os.getpid()}")
+    aside = aside_path(path)
     try:
         header = build_word_file(aside, header_of, postings, words, kept)
         os.replace(aside, path)

@@ -25,7 +25,15 @@ from ..codec import DescriptorCodec
 from ..errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
 from ..features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, readable_signature
 from ..hashing import HASHERS, hasher_signature
-from ..shortlist.ondisk import WordFile, WordFileHeader, build_word_file, kept_postings, word_file_path
+from ..shortlist.ondisk import (
+    WordFile,
+    WordFileHeader,
+    aside_path,
+    build_word_file,
+    kept_postings,
+    remove_abandoned,
+    word_file_path,
+)
 from ..shortlist.words import Postings, Vocabulary
 from . import feature_rows, shortlist_tables
 from .records import (
@@ -104,24 +112,6 @@ def _create_tables(conn: sqlite3.Connection, schema: str, if_missing: bool = Fal
             statement = statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")
             statement = statement.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")
         conn.execute(statement)
-
-
-def _remove_abandoned(path: Path) -> None:
-    """Delete files a killed writer left half-built beside ``path`` (``NAME.tmpPID``, the PID no longer running).
-
-    A word file is built aside before it is renamed in; ``kill -9`` leaves the aside file,
-    as large as the index's postings, behind.
-    """
-    for aside in path.parent.glob(path.name + ".tmp*"):
-        pid = aside.name[len(path.name) + len(".tmp"):]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            aside.unlink(missing_ok=True)
-        except OSError:
-            continue  # running (as another user): not ours to judge
 
 
 def _sync_folder(folder: Path) -> None:
@@ -694,8 +684,8 @@ class SQLiteStore:
         posting: in the old file and the rows, or in the new file (rows sealed or not).
         """
         path = word_file_path(self.path)
-        aside = path.with_name(path.name + f".tmp{os.getpid()}")
-        _remove_abandoned(path)
+        aside = aside_path(path)
+        remove_abandoned(path)
         try:
             header, base = self._build_word_file(aside)
             if header is None:
