@@ -34,6 +34,13 @@ from .cli_options import (
 from .errors import ExitCode, ProvcheckError
 from .paths import default_index_path
 
+# Before NumPy is first imported (by a command): one BLAS thread. provcheck's matrix
+# products are small (a claim's descriptors against one frame's), and OpenBLAS's pool
+# spins after each: 16 claims took 17.2 s and 30.6 CPU s with it, 13.9 s and 23.1 CPU s
+# without (bench README, "One BLAS thread"). Worker processes inherit it. A user's
+# setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 

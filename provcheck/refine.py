@@ -132,11 +132,26 @@ def _blend(a: Anchor, b: Anchor, time_s: float) -> NDArray[np.float64]:
     return blended
 
 
-def _standardise(values: NDArray[np.float32]) -> NDArray[np.float32]:
-    centred = values - values.mean()
-    scale = float(centred.std())
-    result: NDArray[np.float32] = centred / scale if scale > 1e-6 else centred
-    return result
+def _dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    """Dot product in this thread (BLAS would wake its thread pool for a few microseconds of work)."""
+    return float(np.einsum("i,i->", a, b))
+
+
+class _Centred:
+    """Values less their mean, and their spread: one side of a normalised cross-correlation."""
+
+    def __init__(self, values: NDArray[np.float32]) -> None:
+        self.count = int(values.size)
+        self.values = values.astype(np.float64)
+        if self.count:
+            self.values -= self.values.mean()
+        spread = float(np.sqrt(_dot(self.values, self.values) / self.count)) if self.count else 0.0
+        # a flat patch (no spread) is compared unscaled, and so correlates with nothing
+        self.scale = spread if spread > 1e-6 else 1.0
+
+    def correlation(self, other: _Centred) -> float:
+        """Mean product of the two sides, each divided by its spread (1 when they vary alike)."""
+        return _dot(self.values, other.values) / (self.count * self.scale * other.scale)
 
 
 class _FrameView:
@@ -163,9 +178,20 @@ class _ClaimView:
         offset = np.array([[1, 0, -region.left], [0, 1, -region.top], [0, 0, 1]], dtype=np.float64)
         #: maps the claim's small pixels to claim pixels (agreement composes it the other way round; see ShrunkRegion)
         self.to_claim = np.asarray(np.linalg.inv(region.to_small @ offset), dtype=np.float64)
-        self.window = cv2.createHanningWindow(self.size, cv2.CV_64F)
-        #: the claim pixels compared (not the ones no frame explains: a logo, a player's controls)
-        self.used = np.ones((self.size[1], self.size[0]), dtype=bool)
+        # single precision: the pixels compared are float32 already, and a 256-pixel FFT runs 2.5x faster
+        self.window = cv2.createHanningWindow(self.size, cv2.CV_32F)
+        self._used = np.ones((self.size[1], self.size[0]), dtype=bool)
+        self._whole_claim = _Centred(self.grey.ravel())
+
+    @property
+    def used(self) -> NDArray[np.bool_]:
+        """The claim pixels compared (not the ones no frame explains: a logo, a player's controls)."""
+        return self._used
+
+    @used.setter
+    def used(self, used: NDArray[np.bool_]) -> None:
+        self._used = used
+        self._whole_claim = _Centred(self.grey[used])
 
     def residual(self, warped: NDArray[np.float32]) -> NDArray[np.float32]:
         """Per pixel |claim - (a * frame + b)| after the best linear tone fit; inf where the frame does not reach.
@@ -230,8 +256,7 @@ class _ClaimView:
         valid = warped >= 0
         if valid.mean() < MIN_COVERED_SHARE:
             return transform
-        (dx, dy), response = cv2.phaseCorrelate(self.grey.astype(np.float64), fill_outside(warped, valid, np.float64),
-                                                self.window)
+        (dx, dy), response = cv2.phaseCorrelate(self.grey, fill_outside(warped, valid, np.float32), self.window)
         if response < PHASE_MIN_RESPONSE or max(abs(dx), abs(dy)) > PHASE_MAX_SHIFT_SHARE * max(self.size):
             return transform
         return self._corrected(transform, np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], dtype=np.float64))
@@ -253,12 +278,13 @@ class _ClaimView:
         only coverage tells the frame the claim was grabbed from.
         """
         valid = (warped >= 0) & self.used
-        covered = float(valid.sum()) / max(1, int(self.used.sum()))
+        compared = int(valid.sum())
+        covered = compared / max(1, self._whole_claim.count)
         if covered < MIN_COVERED_SHARE:
             return UNCOVERED_ERROR
-        a = _standardise(self.grey[valid])
-        b = _standardise(np.asarray(warped[valid], dtype=np.float32))
-        return float(covered * (1.0 - (a * b).mean()) + (1.0 - covered))
+        # the claim's side is computed once for the frames that cover every compared pixel (most of them)
+        claim = self._whole_claim if compared == self._whole_claim.count else _Centred(self.grey[valid])
+        return float(covered * (1.0 - claim.correlation(_Centred(warped[valid]))) + (1.0 - covered))
 
 
 def refine_time(

@@ -73,3 +73,28 @@ def test_a_frame_that_cannot_be_converted_keeps_the_sampled_time(pan_clip: Path,
     monkeypatch.setattr(refine, "upright_pixels", unconvertible)
     assert _refine(pan_clip, claim) is None
     assert decode_frame(pan_clip, 1.2) is None
+
+
+def _score_by_definition(claim: np.ndarray, warped: np.ndarray, used: np.ndarray) -> float:
+    """The score written out: coverage-weighted 1 - Pearson correlation over the compared pixels."""
+    valid = (warped >= 0) & used
+    covered = valid.sum() / used.sum()
+    if covered < refine.MIN_COVERED_SHARE:
+        return refine.UNCOVERED_ERROR
+    correlation = np.corrcoef(claim[valid].astype(np.float64), warped[valid].astype(np.float64))[0, 1]
+    return float(covered * (1 - correlation) + (1 - covered))
+
+
+def test_the_score_equals_its_definition_with_and_without_excluded_pixels() -> None:
+    rng = np.random.default_rng(7)
+    claim = (rng.random((60, 90)) * 255).astype(np.uint8)
+    rgb = np.repeat(claim[:, :, None], 3, axis=2)
+    view = refine._ClaimView(rgb, (0, 0, 90, 60))
+    frames = [view.grey * 0.7 + 20 + rng.normal(0, 5, view.grey.shape).astype(np.float32)]  # covers every pixel
+    part = frames[0].copy()
+    part[:, :30] = refine.OUTSIDE  # covers two thirds: the claim's side is computed for these pixels only
+    frames += [part, np.full(view.grey.shape, refine.OUTSIDE, np.float32)]  # the last covers nothing
+    for used in (np.ones(view.grey.shape, bool), rng.random(view.grey.shape) > 0.2):
+        view.used = used
+        for warped in frames:
+            assert view.score(warped) == pytest.approx(_score_by_definition(view.grey, warped, used), abs=1e-9)
