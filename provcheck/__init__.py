@@ -16,6 +16,7 @@ from .errors import (
     ExitCode,
     IndexMismatchError,
     IndexStoreError,
+    ManifestError,
     MediaError,
     ProvcheckError,
     SourceNotFoundError,
@@ -24,6 +25,7 @@ from .paths import default_index_path
 
 if TYPE_CHECKING:
     from .api import Index
+    from .manifest import ManifestEntry, read_manifest, write_manifest
     from .results import Box, ClaimResult, CropBox, Derivation, Match, Verdict
     from .store import SourceRecord
 
@@ -36,6 +38,9 @@ _LAZY = {
     "Match": ".results",
     "Verdict": ".results",
     "Index": ".api",
+    "ManifestEntry": ".manifest",
+    "read_manifest": ".manifest",
+    "write_manifest": ".manifest",
     "SourceRecord": ".store",
 }
 
@@ -63,6 +68,8 @@ __all__ = [
     "Index",
     "IndexMismatchError",
     "IndexStoreError",
+    "ManifestEntry",
+    "ManifestError",
     "Match",
     "MediaError",
     "ProvcheckError",
@@ -71,4 +78,6 @@ __all__ = [
     "Verdict",
     "__version__",
     "default_index_path",
+    "read_manifest",
+    "write_manifest",
 ]

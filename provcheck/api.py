@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 import tempfile
 from collections import deque
@@ -27,6 +26,7 @@ from .batch import ClaimCheck, ClaimWorkers
 from .codec import MIN_TRAINING_DESCRIPTORS as CODEC_MIN_TRAINING_DESCRIPTORS
 from .codec import TRAINING_DESCRIPTORS as CODEC_TRAINING_DESCRIPTORS
 from .codec import DescriptorCodec
+from .dates import parse_published
 from .errors import IndexStoreError, MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
 from .ingest import (
@@ -46,6 +46,7 @@ from .ingest import (
     refuse_duplicate,
     segments_for,
 )
+from .manifest import ManifestEntry
 from .match import Assessment, MatchEngine, MatchSettings
 from .media import (
     DEFAULT_SAMPLE_FPS,
@@ -75,20 +76,12 @@ def _url_name(url: str) -> str:
     return name or parts.hostname or url
 
 
-def parse_published(value: str | None) -> str | None:
-    """Check a publication date is ``YYYY-MM-DD`` (a real date) and return it unchanged.
-
-    Raises:
-        ValueError: not a valid date in that form.
-    """
-    if value is None or value == "":
-        return None
-    try:
-        if len(value) == 10:
-            return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        pass
-    raise ValueError(f"The publication date must be a real date written YYYY-MM-DD, not {value!r}.")
+def _with_details(path: str | os.PathLike[str] | ManifestEntry, shared: SourceDetails) -> tuple[str, SourceDetails]:
+    """A file to add and what to store with it: a manifest row's own fields, else the ones shared by the batch."""
+    if isinstance(path, ManifestEntry):
+        own = dataclasses.replace(shared, title=path.title, url=path.url, published=path.published, notes=path.notes)
+        return path.path, own
+    return os.fspath(path), shared
 
 
 def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:
@@ -248,7 +241,7 @@ class Index:
 
     def add_many(
         self,
-        paths: Sequence[str | os.PathLike[str]],
+        paths: Sequence[str | os.PathLike[str] | ManifestEntry],
         *,
         jobs: int | None = None,
         title: str | None = None,
@@ -271,7 +264,7 @@ class Index:
 
     def iter_add(
         self,
-        paths: Sequence[str | os.PathLike[str]],
+        paths: Sequence[str | os.PathLike[str] | ManifestEntry],
         *,
         jobs: int | None = None,
         title: str | None = None,
@@ -299,7 +292,9 @@ class Index:
         file that is not split, everything runs in this process.
 
         Args:
-            paths: media files or http(s) URLs (not folders: see :func:`iter_media_files`).
+            paths: media files or http(s) URLs (not folders: see :func:`iter_media_files`), or
+                :class:`~provcheck.manifest.ManifestEntry` rows (:func:`~provcheck.manifest.read_manifest`),
+                each stored with its own title, URL, date and notes instead of the ones given here.
             jobs: worker processes (at least 1); default the number of cores.
             title: as for :meth:`add`, and so are ``url``, ``published``, ``notes``,
                 ``fps``, ``replace`` and ``fetch_policy``: the same for every file.
@@ -318,23 +313,23 @@ class Index:
         if workers < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}.")
         parse_published(published)
-        details = SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
+        shared = SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
+        files = [_with_details(path, shared) for path in paths]
         policy = fetch_policy or FetchPolicy()
-        files = [os.fspath(path) for path in paths]
         self._open(create=True)
         tally = _Tally(len(files), progress)
         # the pool's processes start with the first file handed over
         pool = WorkerPool(workers, waiting=tally.report if progress is not None else None) if workers > 1 else None
         tally.pool = pool
         try:
-            yield from self._written(files, details, policy, pool, workers, tally)
+            yield from self._written(files, policy, pool, workers, tally)
             self._keep_shortlist(tally.announce)
         finally:
             if pool is not None:
                 pool.close()
 
     def _written(
-        self, files: list[str], details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, workers: int,
+        self, files: list[tuple[str, SourceDetails]], policy: FetchPolicy, pool: WorkerPool | None, workers: int,
         tally: _Tally,
     ) -> Iterator[AddOutcome]:
         """Submit files as workers free up (at most ``workers + READ_AHEAD_FILES`` ahead); write each in order."""
@@ -348,7 +343,8 @@ class Index:
                 while position < len(files) and len(slots) < workers + READ_AHEAD_FILES:
                     # fewer files left than workers: a long video is read in time segments by several
                     share = max(1, workers // (len(files) - position))
-                    slots.append(self._submit(files[position], details, policy, pool, digests, share, len(files) > 1))
+                    file, details = files[position]
+                    slots.append(self._submit(file, details, policy, pool, digests, share, len(files) > 1))
                     position += 1
                 outcome = self._settle(slots[0], pool, tally)  # left in place: its progress counts while it is read
                 slots.popleft()
@@ -523,6 +519,33 @@ class Index:
         """Remove a source and its frames; returns what was removed."""
         record = self._open().remove_source(source_id)
         self._engine = None
+        return record
+
+    def edit(
+        self, source_id: int, *, title: str | None = None, url: str | None = None, published: str | None = None,
+        notes: str | None = None,
+    ) -> SourceRecord:
+        """Change a source's metadata without indexing it again; returns the source as now stored.
+
+        Only the fields given change; an empty string clears ``url``, ``published`` or
+        ``notes``. ``published`` is checked as for :meth:`add`.
+
+        Raises:
+            ValueError: an empty title, or a bad publication date.
+            SourceNotFoundError: no source has that id.
+        """
+        changes: dict[str, str | None] = {}
+        if title is not None:
+            if not title.strip():
+                raise ValueError("A source's title cannot be empty.")
+            changes["title"] = title.strip()
+        if published is not None:
+            changes["published"] = parse_published(published)
+        for field, value in (("url", url), ("notes", notes)):
+            if value is not None:
+                changes[field] = value.strip() or None
+        record = self._open().edit_source(source_id, changes)
+        self._engine = None  # the matcher holds the sources it loaded
         return record
 
     def verify_integrity(self) -> IntegrityReport:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from .api import AddProgress, Index
+    from .manifest import ManifestEntry
     from .report import AddOutcome
     from .results import ClaimResult
 
@@ -135,10 +136,12 @@ def index() -> None:
 
 
 @index.command("add", context_settings=CONTEXT_SETTINGS)
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV or JSON file listing sources, each with its own path, title, url, published and notes.")
 @click.option("--title", help="Title of the source (default: the file name).")
 @click.option("--url", help="Where the source was published.")
-@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--published", help="Publication date, YYYY-MM-DD, or an ISO date-time with zone (2016-06-30T14:05Z).")
 @click.option("--notes", help="Free-text notes stored with the source.")
 @click.option("--fps", type=click.FloatRange(min=0.01, max=120.0), default=2.0, show_default=True,
               help="Video sampling rate, frames per second (scene cuts are always added).")
@@ -152,6 +155,7 @@ def index() -> None:
 @traceback_option
 def index_add(
     paths: tuple[str, ...],
+    manifest: Path | None,
     title: str | None,
     url: str | None,
     published: str | None,
@@ -166,6 +170,9 @@ def index_add(
 ) -> None:
     """Add videos and still images (or every media file in a folder, or a URL) to the index.
 
+    --title, --url, --published and --notes are stored with every file given; to give
+    each file its own, list them in a manifest (--manifest: CSV with a header row, or
+    JSON; columns path, title, url, published, notes; paths relative to the manifest).
     Each file is added in one transaction: all of it or nothing. A file already in
     the index (same SHA-256) is skipped unless --replace. An http(s) URL is
     downloaded into a "downloads" folder beside the index; addresses on private,
@@ -179,18 +186,34 @@ def index_add(
       provcheck index add footage/ --index newsroom.sqlite --fps 4
       provcheck index add footage/ --jobs 2
       provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
+      provcheck index add --manifest sources.csv --jobs 2
     """
     from . import report
     from .api import parse_published
     from .fetch import FetchPolicy
+    from .manifest import read_manifest
     from .results import FailedFile
 
+    shared = {"--title": title, "--url": url, "--published": published, "--notes": notes}
+    if manifest is not None:
+        if paths:
+            raise click.UsageError("Give files or --manifest, not both.")
+        given = [name for name, value in shared.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} cannot be combined with --manifest (each row has its own).")
+    elif not paths:
+        raise click.UsageError("Give media files, folders or URLs to add, or --manifest.")
     try:
         parse_published(published)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--published") from exc
-    files = _media_files(paths, quiet)
+    files: Sequence[str | ManifestEntry] = read_manifest(manifest) if manifest is not None else _media_files(paths, quiet)
     many = len(files) > 1
+    if many and not quiet:
+        for name in ("--title", "--url", "--published"):
+            if shared[name] is not None:
+                click.echo(f"provcheck: warning: the same {name} is stored with all {len(files)} files; "
+                           "give each its own with --manifest, or change one with `provcheck index edit`", err=True)
     with _index(index_path) as store:
         outcomes = _add_files(
             store, files, as_json, quiet, jobs=jobs, title=title, url=url, published=published, notes=notes,
@@ -246,7 +269,9 @@ def _add_progress_text(state: AddProgress, elapsed_s: float) -> str:
     return shown
 
 
-def _add_files(store: Index, files: list[str], as_json: bool, quiet: bool, **options: Any) -> list[AddOutcome]:
+def _add_files(
+    store: Index, files: Sequence[str | ManifestEntry], as_json: bool, quiet: bool, **options: Any
+) -> list[AddOutcome]:
     """Add files through ``Index.iter_add``, printing each outcome in order, under one progress bar.
 
     The bar (on stderr, only on a terminal and without --quiet) covers the whole job:
@@ -425,6 +450,38 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
     with _index(index_path) as store:
         record = store.remove(source_id)
         click.echo(report.removed_json(record, str(store.path)) if as_json else report.removed_text(record))
+
+
+@index.command("edit", context_settings=CONTEXT_SETTINGS)
+@click.argument("source_id", type=int)
+@click.option("--title", help="New title.")
+@click.option("--url", help="New URL (an empty string clears it).")
+@click.option("--published", help="New publication date, YYYY-MM-DD or ISO date-time with zone (empty clears it).")
+@click.option("--notes", help="New notes (an empty string clears them).")
+@index_option
+@output_options
+@traceback_option
+def index_edit(
+    source_id: int, title: str | None, url: str | None, published: str | None, notes: str | None,
+    index_path: Path | None, as_json: bool, quiet: bool,
+) -> None:
+    """Change a source's title, URL, publication date or notes, without indexing it again.
+
+    \b
+    Examples:
+      provcheck index edit 3 --published 2016-06-29 --url https://example.org/watch?v=abc
+      provcheck index edit 3 --notes "" --json
+    """
+    from . import report
+
+    if title is None and url is None and published is None and notes is None:
+        raise click.UsageError("Nothing to change: give --title, --url, --published or --notes.")
+    with _index(index_path) as store:
+        try:
+            record = store.edit(source_id, title=title, url=url, published=published, notes=notes)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        click.echo(report.edited_json(record, str(store.path)) if as_json else report.sources_text([record]))
 
 
 def _stderr_is_terminal() -> bool:

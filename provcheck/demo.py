@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .api import Index
-from .results import ClaimResult, Verdict
+from .errors import MediaError
+from .manifest import ManifestEntry, read_manifest, write_manifest
+from .results import ClaimResult, FailedFile, Verdict
 from .synth import DemoCorpus, SynthClaim, build_demo_corpus
 
 #: A video hit counts as right when its time is within this of the true time.
@@ -101,6 +103,10 @@ def render_outcome_table(outcomes: list[ClaimOutcome]) -> str:
     return "\n".join(lines)
 
 
+#: The demo corpus's source manifest (the format of ``index add --manifest``), beside its files.
+SOURCES_MANIFEST = "sources.csv"
+
+
 def run_demo(
     folder: Path, seed: int = 2017, small: bool = False, log: Callable[[str], None] | None = None
 ) -> DemoOutcome:
@@ -117,10 +123,16 @@ def run_demo(
     corpus = build_demo_corpus(folder / "corpus", seed=seed, small=small)
     index_path = folder / "index.sqlite"
     results: list[ClaimResult] = []
+    # indexed the way a newsroom would: from a manifest giving each file its own title, URL and date
+    manifest = folder / "corpus" / SOURCES_MANIFEST
+    write_manifest(manifest, [ManifestEntry(str(source.path), source.title, source.url, source.published,
+                                            source.notes) for source in corpus.sources])
+    say(f"indexing the {len(corpus.sources)} sources listed in {manifest}")
     with Index(index_path) as index:
-        for source in corpus.sources:
-            say(f"indexing {source.path.name}")
-            index.add(source.path, title=source.title, url=source.url, published=source.published, notes=source.notes)
+        for outcome in index.iter_add(read_manifest(manifest), jobs=1):
+            if isinstance(outcome, FailedFile):
+                raise MediaError(outcome.error)
+            say(f"indexed {Path(outcome.path).name}")
         say(f"matching {len(corpus.claims)} claimed photos")
         for claim in corpus.claims:
             results.append(index.check(claim.path))

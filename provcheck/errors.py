@@ -52,6 +52,12 @@ class DuplicateSourceError(ProvcheckError):
         self.source_id = source_id
 
 
+class ManifestError(ProvcheckError):
+    """A source manifest (``index add --manifest``) cannot be read or has a bad row; nothing was added."""
+
+    exit_code = ExitCode.USAGE
+
+
 class SourceNotFoundError(ProvcheckError):
     """No source with the given id is in the index."""
 

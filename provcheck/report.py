@@ -224,13 +224,19 @@ def sources_json(sources: Sequence[SourceRecord], index_location: str) -> str:
 
 
 def sources_text(sources: Sequence[SourceRecord]) -> str:
-    lines = []
+    """The ``index list`` table: a header, then a line a source (the URL last: it is the longest)."""
+    rows = [("ID", "KIND", "LENGTH", "FRAMES", "PUBLISHED", "TITLE", "URL")]
     for source in sources:
         length = f"{source.duration_s:.1f} s" if source.duration_s is not None else "still"
-        lines.append(
-            f"{source.id:>4}  {source.kind:<5}  {length:>8}  {source.frame_count:>5} fr  "
-            f"{source.published or '----------'}  {source.title}"
-        )
+        rows.append((str(source.id), source.kind, length, str(source.frame_count), source.published or "-",
+                     source.title, source.url or "-"))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    right = {0, 2, 3}  # numbers line up on the right
+    lines = []
+    for row in rows:
+        cells = [cell.rjust(width) if column in right else cell.ljust(width)
+                 for column, (cell, width) in enumerate(zip(row, widths, strict=False))]
+        lines.append("  ".join([*cells, row[-1]]))
     return "\n".join(lines)
 
 
@@ -341,6 +347,12 @@ def add_summary(outcomes: Sequence[AddOutcome]) -> str:
 def removed_json(source: SourceRecord, index_location: str) -> str:
     """The ``index remove --json`` document."""
     document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "removed": source_json(source, full=True)}
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def edited_json(source: SourceRecord, index_location: str) -> str:
+    """The ``index edit --json`` document: the source as now stored."""
+    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "edited": source_json(source, full=True)}
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 

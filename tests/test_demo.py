@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from provcheck import Index, read_manifest
 from provcheck.cli import cli
 
 #: Edits that keep the whole frame: [core] must trace every claim made only of these.
@@ -80,6 +81,20 @@ def test_every_derived_claim_names_its_manifest_source_and_time(demo: DemoRun) -
             assert source["kind"] == "video", claim["path"]
             off_by = abs(best["timestamp"] - claim["time_s"]) * source["fps"]
             assert off_by <= TIME_TOLERANCE_FRAMES, (claim["path"], best["timestamp"], claim["time_s"])
+
+
+def test_the_demo_indexes_from_a_source_manifest_each_file_with_its_own_metadata(demo: DemoRun) -> None:
+    entries = read_manifest(demo.corpus / "sources.csv")
+    truth = {str(demo.corpus / source["path"]): source for source in demo.manifest["sources"]}
+    assert sorted(entry.path for entry in entries) == sorted(truth)
+    with Index(demo.out_dir / "index.sqlite") as index:
+        stored = {source.path: source for source in index.sources()}
+    assert len({entry.published for entry in entries}) > 1  # not one date copied onto every file
+    for entry in entries:
+        source = stored[str(Path(entry.path).resolve())]
+        expected = truth[entry.path]
+        assert (source.title, source.url, source.published, source.notes) == (
+            expected["title"], expected["url"], expected["published"], expected["notes"])
 
 
 def test_unrelated_claims_come_back_with_no_source(demo: DemoRun) -> None:

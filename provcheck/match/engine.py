@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..agreement import PixelAgreement
+from ..dates import earliest_first
 from ..features import QUERY_KEYPOINTS, QUERY_MAX_SIDE, QUERY_MIN_SIDE, LocalFeatures, extract
 from ..hashing import HASHERS
 from ..media import Frame, RGBArray
@@ -317,7 +318,7 @@ def _order(matches: list[Match]) -> list[Match]:
     """Confirmed matches oldest publication first (the earliest known source leads), then the rest."""
     confirmed = sorted(
         (m for m in matches if m.verdict is Verdict.MATCH),
-        key=lambda m: (m.source.published is None, m.source.published or "", -m.confidence, m.source.id),
+        key=lambda m: (*earliest_first(m.source.published), -m.confidence, m.source.id),
     )
     others = sorted((m for m in matches if m.verdict is not Verdict.MATCH), key=lambda m: (-m.confidence, m.source.id))
     if confirmed:

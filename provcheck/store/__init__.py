@@ -5,6 +5,7 @@
 """
 
 from .records import (
+    EDITABLE_FIELDS,
     FeatureCoverage,
     FrameHashes,
     FrameRecord,
@@ -20,7 +21,7 @@ from .records import (
 from .sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS, SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
-    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "FeatureCoverage", "FrameHashes", "FrameRecord",
-    "FrameTable", "HashTable", "IndexStats", "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore",
+    "APPLICATION_ID", "BUSY_TIMEOUT_MS", "EDITABLE_FIELDS", "SCHEMA_VERSION", "FeatureCoverage", "FrameHashes",
+    "FrameRecord", "FrameTable", "HashTable", "IndexStats", "IndexStore", "IntegrityReport", "NewSource", "SQLiteStore",
     "SourceRecord", "StoredFeatures",
 ]

@@ -7,7 +7,7 @@ without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -149,6 +149,10 @@ class IndexStats:
     compact_frames: int = 0
 
 
+#: Metadata of a source that can be edited after indexing (its fingerprints are not touched).
+EDITABLE_FIELDS = ("title", "url", "published", "notes")
+
+
 class IndexStore(Protocol):
     """What the matcher and API need from a storage backend."""
 
@@ -163,6 +167,8 @@ class IndexStore(Protocol):
     def list_sources(self) -> list[SourceRecord]: ...
 
     def remove_source(self, source_id: int) -> SourceRecord: ...
+
+    def edit_source(self, source_id: int, changes: Mapping[str, str | None]) -> SourceRecord: ...
 
     def hash_table(self, hasher_name: str) -> HashTable: ...
 

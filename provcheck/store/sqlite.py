@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from operator import itemgetter
@@ -37,6 +37,7 @@ from ..shortlist.ondisk import (
 from ..shortlist.words import Postings, Vocabulary
 from . import feature_rows, shortlist_tables
 from .records import (
+    EDITABLE_FIELDS,
     FeatureCoverage,
     FrameHashes,
     FrameRecord,
@@ -418,6 +419,23 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
         return record
+
+    def edit_source(self, source_id: int, changes: Mapping[str, str | None]) -> SourceRecord:
+        """Change a source's title, URL, date or notes in one transaction; its frames stay as they are."""
+        unknown = set(changes) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise ValueError(f"Not editable: {', '.join(sorted(unknown))}.")
+        if changes:
+            assignments = ", ".join(f"{field} = ?" for field in changes)
+            try:
+                with self._transaction() as conn:
+                    updated = conn.execute(f"UPDATE sources SET {assignments} WHERE id = ?",
+                                           (*changes.values(), source_id)).rowcount
+            except sqlite3.DatabaseError as exc:
+                raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
+            if not updated:
+                raise SourceNotFoundError(f"{self.path}: no source with id {source_id}")
+        return self.get_source(source_id)
 
     def hash_table(self, hasher_name: str) -> HashTable:
         """One hasher's hashes with the frame table (both ordered by frame id)."""
