@@ -26,7 +26,7 @@ from .batch import ClaimCheck, ClaimWorkers
 from .codec import MIN_TRAINING_DESCRIPTORS as CODEC_MIN_TRAINING_DESCRIPTORS
 from .codec import TRAINING_DESCRIPTORS as CODEC_TRAINING_DESCRIPTORS
 from .codec import DescriptorCodec
-from .dates import parse_published
+from .dates import ClaimedDate, parse_published
 from .errors import IndexStoreError, MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
 from .ingest import (
@@ -56,6 +56,7 @@ from .media import (
     probe_video,
     sha256_file,
 )
+from .media.capture import capture_date
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
 from .results import ClaimResult, Match, Verdict
 from .shortlist.words import Vocabulary
@@ -599,11 +600,15 @@ class Index:
         return self._matcher().assess(claim, claim_sha256=digest)
 
     def check(
-        self, image: str | os.PathLike[str], top: int = 5, fetch_policy: FetchPolicy | None = None
+        self, image: str | os.PathLike[str], top: int = 5, fetch_policy: FetchPolicy | None = None,
+        claimed_date: ClaimedDate | None = None,
     ) -> ClaimResult:
         """Like :meth:`match` but never raises for a bad claim: the error is in the result.
 
         ``image`` may be an http(s) URL: it is downloaded to a temporary folder first.
+        The result carries the claim's date: ``claimed_date`` when given (see
+        :func:`~provcheck.dates.given_claim_date`), else the capture date in the file's
+        EXIF or XMP metadata, if any (:func:`~provcheck.media.capture.capture_date`).
         """
         query = os.fspath(image)
         self._matcher()
@@ -615,13 +620,15 @@ class Index:
                         matches = self.match(fetched.path, top=top)
                     except MediaError as exc:
                         raise MediaError(str(exc).replace(str(fetched.path), query)) from exc
+                    dated = claimed_date or capture_date(fetched.path)
             else:
                 matches = self.match(image, top=top)
+                dated = claimed_date or capture_date(Path(query))
         except MediaError as exc:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=str(exc))
         except MemoryError:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=f"{query}: not enough memory")
-        return ClaimResult.of(query, matches)
+        return ClaimResult.of(query, matches, dated)
 
     def check_safely(self, image: str, top: int = 5, fetch_policy: FetchPolicy | None = None) -> ClaimResult:
         """Like :meth:`check`, and an internal error (a bug) is that claim's error too: a batch goes on.
@@ -640,24 +647,32 @@ class Index:
         return min(jobs, claims) <= 1 or self._given_store
 
     def check_many(self, images: Sequence[str], top: int = 5, fetch_policy: FetchPolicy | None = None,
-                   jobs: int = 1) -> Iterator[ClaimResult]:
+                   jobs: int = 1, claimed_date: ClaimedDate | None = None) -> Iterator[ClaimResult]:
         """:meth:`check_safely` of every claim, in order, each result as soon as it is known.
 
         With ``jobs`` > 1 (and more than one claim) the claims are matched in that many
         worker processes, each opening the index file itself (:mod:`provcheck.batch`);
         the results are the same as in this process. An index given as ``store`` is
-        matched in this process only.
+        matched in this process only. ``claimed_date``, when given, dates every claim
+        (instead of each file's own metadata).
         """
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}.")
         policy = fetch_policy or FetchPolicy()
         if self.matches_in_process(len(images), jobs):
-            for image in images:
-                yield self.check_safely(image, top, policy)
+            results: Iterator[ClaimResult] = (self.check_safely(image, top, policy) for image in images)
+            yield from (_dated(result, claimed_date) for result in results)
             return
         self._open()  # a missing or damaged index is said here, once, not by every worker
         with ClaimWorkers(_open_checker, self.path, self._settings, min(jobs, len(images))) as pool:
-            yield from pool.check(images, top, policy)
+            yield from (_dated(result, claimed_date) for result in pool.check(images, top, policy))
+
+
+def _dated(result: ClaimResult, claimed_date: ClaimedDate | None) -> ClaimResult:
+    """``result`` dated by ``claimed_date`` when one was given (a claim that could not be read stays undated)."""
+    if claimed_date is None or result.error is not None:
+        return result
+    return dataclasses.replace(result, claimed_date=claimed_date)
 
 
 def _open_checker(index_path: str, settings: MatchSettings) -> ClaimCheck:

@@ -530,6 +530,9 @@ def _warn_if_frames_lack_features(store: Index, claims: int, jobs: int, quiet: b
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes matching claims side by side, each opening the index once (default: the "
               "number of cores; 1 matches everything in this process). Results keep the claims' order.")
+@click.option("--claimed-date", metavar="DATE",
+              help="When the claim was made (YYYY-MM-DD or ISO date-time with zone): each source is reported "
+              "with the days it was published before it (default: the claim file's EXIF/XMP capture date).")
 @allow_private_option
 @index_option
 @output_options
@@ -541,6 +544,7 @@ def match_command(
     fail_on: str | None,
     json_lines: bool,
     jobs: int | None,
+    claimed_date: str | None,
     allow_private: bool,
     index_path: Path | None,
     as_json: bool,
@@ -549,7 +553,10 @@ def match_command(
     """Check claimed photos (files, folders or http(s) URLs) against the index and report their likely sources.
 
     Every claim is reported, best source first: title, URL, publication date, time
-    in the video, confidence and how the claim was derived. A folder stands for every
+    in the video, confidence and how the claim was derived. With the claim's date
+    (--claimed-date, or else its EXIF/XMP capture date, said so) each source also
+    gets the days it was published before the claim; one published after it is
+    flagged as an unlikely origin. A folder stands for every
     media file in it and its subfolders, sorted. Claims on the command line come
     first, then those listed by --from-file. Unreadable claims are reported with
     their error and make the exit code 1; a met --fail-on makes it 4.
@@ -563,12 +570,18 @@ def match_command(
       provcheck match inbox/ --from-file more-claims.txt --json
       find inbox -name '*.jpg' | provcheck match --from-file - --json-lines > results.jsonl
       provcheck match uploads/ --jobs 1 --json
+      provcheck match ministry_photo.jpg --claimed-date 2017-11-14
     """
     from . import report
+    from .dates import given_claim_date
     from .fetch import FetchPolicy
 
     if as_json and json_lines:
         raise click.UsageError("--json and --json-lines cannot be used together.", click.get_current_context())
+    try:
+        dated = None if claimed_date is None else given_claim_date(claimed_date)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--claimed-date") from exc
     claims = _gathered_claims(images, from_file, quiet)
     policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
@@ -583,7 +596,7 @@ def match_command(
                 length=len(claims), label="matching", file=sys.stderr,
                 item_show_func=lambda claim: claim and Path(claim).name,
             ))
-        for result in store.check_many(claims, top, policy, jobs=workers):
+        for result in store.check_many(claims, top, policy, jobs=workers, claimed_date=dated):
             if drawn is not None:
                 drawn.update(1, result.query)
             if result.error is not None:

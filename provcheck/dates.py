@@ -11,6 +11,7 @@ ordered by their instant in UTC, a plain date counting from its midnight in UTC.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 #: A plain date is in the future only once it has begun everywhere (the earliest zone is UTC+14).
 _EARLIEST_ZONE = dt.timedelta(hours=14)
@@ -65,3 +66,38 @@ def earliest_first(published: str | None) -> tuple[bool, dt.datetime]:
     if published is None:
         return True, dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     return False, published_instant(published)
+
+
+@dataclass(frozen=True)
+class ClaimedDate:
+    """When the claim was made or taken, and where that date comes from.
+
+    ``origin`` is ``"given"`` (``match --claimed-date``), ``"exif"`` or ``"xmp"`` (the
+    claim file's own capture date, which an editor may have kept or rewritten).
+    """
+
+    date: str
+    origin: str
+
+
+def given_claim_date(value: str, now: dt.datetime | None = None) -> ClaimedDate:
+    """A claim date given by the user, checked as a publication date is.
+
+    Raises:
+        ValueError: not a date or zoned date-time, or in the future.
+    """
+    date = parse_published(value, now)
+    if date is None:
+        raise ValueError("The claim date is empty.")
+    return ClaimedDate(date, "given")
+
+
+def days_before(published: str, claimed: str) -> float:
+    """Days from a source's publication to the claim's date (negative: published after the claim).
+
+    When either is a plain date the two are compared as calendar days, each as
+    written (a date-time counts on the date of its own zone); otherwise to the second.
+    """
+    if len(published) == 10 or len(claimed) == 10:
+        return float((dt.date.fromisoformat(claimed[:10]) - dt.date.fromisoformat(published[:10])).days)
+    return (published_instant(claimed) - published_instant(published)).total_seconds() / 86400.0

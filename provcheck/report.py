@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .dates import ClaimedDate, days_before
 from .results import Box, ClaimResult, Derivation, FailedFile, Match, SkippedFile
 from .store import IndexStats, IntegrityReport, SourceRecord
 
@@ -80,13 +81,23 @@ def derivation_json(derivation: Derivation) -> dict[str, Any]:
     }
 
 
-def match_json(match: Match) -> dict[str, Any]:
+def _days_before(match: Match, claimed: ClaimedDate | None) -> float | None:
+    """Days from the source's publication to the claim (negative: after it); None when either is undated."""
+    if claimed is None or match.source.published is None:
+        return None
+    return round(days_before(match.source.published, claimed.date), 2)
+
+
+def match_json(match: Match, claimed: ClaimedDate | None = None) -> dict[str, Any]:
     window = match.window_s
     evidence = match.evidence
+    days = _days_before(match, claimed)
     return {
         "source": source_json(match.source),
         "verdict": match.verdict.value,
         "earliest": match.earliest,
+        "days_before_claim": days,
+        "published_after_claim": None if days is None else days < 0,
         "timestamp": match.timestamp_s,
         "frame": match.frame,
         "window": None if window is None else {"start": window[0], "end": window[1]},
@@ -107,11 +118,13 @@ def match_json(match: Match) -> dict[str, Any]:
 
 def claim_json(result: ClaimResult) -> dict[str, Any]:
     """One claim's result: an entry of the ``match --json`` ``results`` list."""
+    claimed = result.claimed_date
     return {
         "query": result.query,
         "verdict": result.verdict.value,
         "error": result.error,
-        "matches": [match_json(match) for match in result.matches],
+        "claimed_date": None if claimed is None else {"date": claimed.date, "from": claimed.origin},
+        "matches": [match_json(match, claimed) for match in result.matches],
     }
 
 
@@ -176,7 +189,20 @@ def describe_derivation(derivation: Derivation) -> str:
     return ", ".join(parts)
 
 
-def _match_text(rank: int, match: Match) -> list[str]:
+def _dating_text(match: Match, claimed: ClaimedDate | None) -> str:
+    """How the source's date stands to the claim's, in words (empty when there is nothing to say)."""
+    if match.source.published is None:
+        return "  (undated: cannot be ordered against other copies or the claim)"
+    days = _days_before(match, claimed)
+    if days is None:
+        return "  (earliest known source)" if match.earliest else ""
+    earliest = ", earliest known source" if match.earliest else ""
+    if days < 0:
+        return f"  ({-days:g} days AFTER the claim: unlikely to be its origin{earliest})"
+    return f"  ({days:g} days before the claim{earliest})"
+
+
+def _match_text(rank: int, match: Match, claimed: ClaimedDate | None = None) -> list[str]:
     source = match.source
     lines = [f"  {rank}. {source.title}  [{source.kind} #{source.id}]"]
     if match.timestamp_s is not None:
@@ -187,8 +213,8 @@ def _match_text(rank: int, match: Match) -> list[str]:
             start, end = match.window_s
             where += f", equally good {format_timestamp(start)}-{format_timestamp(end)}"
         lines.append(f"     {where}")
-    earliest = "  (earliest known source)" if match.earliest else ""
-    lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}{earliest}")
+    dating = _dating_text(match, claimed)
+    lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}{dating}")
     distances = ", ".join(f"{name} {bits}" for name, bits in sorted(match.distance.items()))
     evidence = f"{match.evidence.inliers} inliers, " if match.evidence.inliers else ""
     if match.evidence.pixel_agreement is not None:
@@ -199,6 +225,9 @@ def _match_text(rank: int, match: Match) -> list[str]:
     return lines
 
 
+_ORIGIN_WORDS = {"given": "as given", "exif": "from its EXIF capture date", "xmp": "from its XMP capture date"}
+
+
 def results_text(results: Sequence[ClaimResult]) -> str:
     """Human-readable report of ``match`` results, one block per claim."""
     blocks: list[str] = []
@@ -206,11 +235,13 @@ def results_text(results: Sequence[ClaimResult]) -> str:
         if result.error is not None:
             blocks.append(f"{result.query}: ERROR {result.error}")
             continue
-        lines = [f"{result.query}: {result.verdict.value.upper()}"]
+        claimed = result.claimed_date
+        dated = "" if claimed is None else f"  (claim dated {claimed.date}, {_ORIGIN_WORDS[claimed.origin]})"
+        lines = [f"{result.query}: {result.verdict.value.upper()}{dated}"]
         if not result.matches:
             lines.append("  no indexed source matches")
         for rank, match in enumerate(result.matches, start=1):
-            lines.extend(_match_text(rank, match))
+            lines.extend(_match_text(rank, match, claimed))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

@@ -9,6 +9,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .dates import ClaimedDate
 from .store import SourceRecord
 
 
@@ -133,14 +134,16 @@ class ClaimResult:
     verdict: Verdict
     matches: tuple[Match, ...]
     error: str | None = None
+    #: when the claim was made or taken (given, or from the file's metadata), to date its sources against
+    claimed_date: ClaimedDate | None = None
 
     @classmethod
-    def of(cls, query: str, matches: Sequence[Match]) -> ClaimResult:
+    def of(cls, query: str, matches: Sequence[Match], claimed_date: ClaimedDate | None = None) -> ClaimResult:
         """The claim's result from its matches: ``match`` when any source matches, else the best one's verdict."""
         verdict = matches[0].verdict if matches else Verdict.NONE
         if any(m.verdict is Verdict.MATCH for m in matches):
             verdict = Verdict.MATCH
-        return cls(query=query, verdict=verdict, matches=tuple(matches))
+        return cls(query=query, verdict=verdict, matches=tuple(matches), claimed_date=claimed_date)
 
 
 @dataclass(frozen=True)

@@ -92,9 +92,10 @@ def test_match_json_contract(built_index: Path, claim: Path, unrelated: Path) ->
     assert document["schema"] == 1 and document["index"] == str(built_index)
     first, second = document["results"]
     assert first["query"] == str(claim) and first["verdict"] == "match" and first["error"] is None
-    assert second == {"query": str(unrelated), "verdict": "none", "error": None, "matches": []}
+    assert second == {"query": str(unrelated), "verdict": "none", "error": None, "claimed_date": None, "matches": []}
     match = first["matches"][0]
-    assert set(match) >= {"source", "timestamp", "frame", "confidence", "distance", "derivation", "verdict"}
+    assert set(match) >= {"source", "timestamp", "frame", "confidence", "distance", "derivation", "verdict",
+                          "days_before_claim", "published_after_claim"}
     assert set(match["source"]) == {"id", "kind", "title", "url", "published", "path"}
     assert match["source"]["kind"] == "video" and match["source"]["published"] == "2016-06-30"
     assert abs(match["timestamp"] - 2.0) <= 1.0 and isinstance(match["frame"], int)

@@ -315,13 +315,17 @@ def _identical(found: Match | None, source: SourceRecord) -> Match:
 
 
 def _order(matches: list[Match]) -> list[Match]:
-    """Confirmed matches oldest publication first (the earliest known source leads), then the rest."""
+    """Confirmed matches oldest publication first (the earliest known source leads), then the rest.
+
+    Undated sources follow the dated ones; only a dated source is marked earliest (an
+    undated copy may be older or newer: the report says it cannot be placed).
+    """
     confirmed = sorted(
         (m for m in matches if m.verdict is Verdict.MATCH),
         key=lambda m: (*earliest_first(m.source.published), -m.confidence, m.source.id),
     )
     others = sorted((m for m in matches if m.verdict is not Verdict.MATCH), key=lambda m: (-m.confidence, m.source.id))
-    if confirmed:
+    if confirmed and confirmed[0].source.published is not None:
         confirmed[0] = replace(confirmed[0], earliest=True)
     return confirmed + others
 
