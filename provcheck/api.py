@@ -85,7 +85,8 @@ def _with_details(path: str | os.PathLike[str] | ManifestEntry, shared: SourceDe
     return os.fspath(path), shared
 
 
-def _load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:
+def load_claim(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> Frame:
+    """A claim's pixels as the matcher reads them (EXIF orientation applied, shrunk past CLAIM_MAX_SIDE)."""
     if isinstance(image, Image.Image):
         return Frame(np.asarray(image.convert("RGB"), dtype=np.uint8), "<image>", 0, None)
     if isinstance(image, np.ndarray):
@@ -595,7 +596,7 @@ class Index:
 
         A claim given as a file is also compared byte for byte (SHA-256) with the indexed files.
         """
-        claim = _load_claim(image)
+        claim = load_claim(image)
         digest = sha256_file(Path(image)) if isinstance(image, (str, os.PathLike)) else None
         return self._matcher().assess(claim, claim_sha256=digest)
 

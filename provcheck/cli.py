@@ -530,6 +530,11 @@ def _warn_if_frames_lack_features(store: Index, claims: int, jobs: int, quiet: b
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes matching claims side by side, each opening the index once (default: the "
               "number of cores; 1 matches everything in this process). Results keep the claims' order.")
+@click.option("--evidence", "evidence_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write an evidence image per claim that matched (the claim beside its source frame, the reused "
+              "region outlined) and the source frame, into this folder.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one self-contained HTML report of all claims (evidence images embedded) to this file.")
 @click.option("--claimed-date", metavar="DATE",
               help="When the claim was made (YYYY-MM-DD or ISO date-time with zone): each source is reported "
               "with the days it was published before it (default: the claim file's EXIF/XMP capture date).")
@@ -544,6 +549,8 @@ def match_command(
     fail_on: str | None,
     json_lines: bool,
     jobs: int | None,
+    evidence_dir: Path | None,
+    report_file: Path | None,
     claimed_date: str | None,
     allow_private: bool,
     index_path: Path | None,
@@ -571,6 +578,7 @@ def match_command(
       find inbox -name '*.jpg' | provcheck match --from-file - --json-lines > results.jsonl
       provcheck match uploads/ --jobs 1 --json
       provcheck match ministry_photo.jpg --claimed-date 2017-11-14
+      provcheck match uploads/ --evidence evidence/ --report report.html
     """
     from . import report
     from .dates import given_claim_date
@@ -604,7 +612,11 @@ def match_command(
                 click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: error: {_one_line(result.error)}", err=True)
             if json_lines:
                 click.echo(report.claim_line(result, location))  # click.echo flushes: the line survives a crash
+            if evidence_dir is not None:
+                _write_evidence(result, evidence_dir, len(results) + 1, quiet)
             results.append(result)
+    if report_file is not None:
+        _write_report(results, location, report_file)
     if as_json:
         click.echo(report.results_json(results, location))
     elif not json_lines and results:
@@ -613,6 +625,28 @@ def match_command(
         sys.exit(ExitCode.FAIL_ON)
     if any(result.error is not None for result in results):
         sys.exit(ExitCode.INPUT_ERROR)
+
+
+def _write_evidence(result: ClaimResult, folder: Path, number: int, quiet: bool) -> None:
+    """A claim's evidence files; why there are none is said on stderr (a verdict of none needs no saying)."""
+    from .evidence import evidence_match, write_evidence
+
+    try:
+        written = write_evidence(result, folder, number)
+    except OSError as exc:
+        raise ProvcheckError(f"{folder}: cannot write evidence ({exc.strerror or exc})") from exc
+    if written is None and evidence_match(result) is not None and not quiet:
+        click.echo(f"provcheck: warning: {result.query}: no evidence image (the claim or its source file cannot be "
+                   "read again)", err=True)
+
+
+def _write_report(results: Sequence[ClaimResult], location: str, path: Path) -> None:
+    from .html_report import html_report
+
+    try:
+        path.write_text(html_report(results, location), encoding="utf-8")
+    except OSError as exc:
+        raise ProvcheckError(f"{path}: cannot write the report ({exc.strerror or exc})") from exc
 
 
 @cli.command("demo", context_settings=CONTEXT_SETTINGS)

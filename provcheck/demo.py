@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .api import Index
 from .errors import MediaError
+from .evidence import EvidenceFiles, write_evidence
+from .html_report import html_report
 from .manifest import ManifestEntry, read_manifest, write_manifest
 from .results import ClaimResult, FailedFile, Verdict
 from .synth import DemoCorpus, SynthClaim, build_demo_corpus
@@ -38,6 +40,8 @@ class DemoOutcome:
     index_location: str
     results: list[ClaimResult]
     outcomes: list[ClaimOutcome]
+    evidence: list[EvidenceFiles]
+    report: Path
 
     @property
     def summary_table(self) -> str:
@@ -103,6 +107,9 @@ def render_outcome_table(outcomes: list[ClaimOutcome]) -> str:
     return "\n".join(lines)
 
 
+#: Where the demo writes its evidence images and its HTML report, in its folder.
+EVIDENCE_FOLDER = "evidence"
+REPORT_NAME = "report.html"
 #: The demo corpus's source manifest (the format of ``index add --manifest``), beside its files.
 SOURCES_MANIFEST = "sources.csv"
 
@@ -138,4 +145,11 @@ def run_demo(
             results.append(index.check(claim.path))
     pairs = zip(corpus.claims, results, strict=True)
     outcomes = [ClaimOutcome(claim, result, judge(claim, result)) for claim, result in pairs]
-    return DemoOutcome(corpus=corpus, index_location=str(index_path), results=results, outcomes=outcomes)
+    # what a fact-check would publish: an evidence image per matched claim, and one report of them all
+    evidence_folder, report_path = folder / EVIDENCE_FOLDER, folder / REPORT_NAME
+    evidence = [found for number, result in enumerate(results, start=1)
+                if (found := write_evidence(result, evidence_folder, number)) is not None]
+    report_path.write_text(html_report(results, str(index_path)), encoding="utf-8")
+    say(f"wrote {len(evidence)} evidence images into {evidence_folder} and the report {report_path}")
+    return DemoOutcome(corpus=corpus, index_location=str(index_path), results=results, outcomes=outcomes,
+                       evidence=evidence, report=report_path)

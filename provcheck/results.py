@@ -111,6 +111,24 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the claim lies on its source frame, for drawing evidence (not part of the JSON).
+
+    ``transform`` (3x3, row-major) maps the claim as matched (flipped left-right first
+    when ``mirrored``) onto the source frame, whose size is ``frame_size``;
+    ``picture`` is the part of that claim which is source picture, and
+    ``inliers`` the claim points (x, y) whose keypoints agreed with the frame's.
+    """
+
+    transform: tuple[tuple[float, float, float], ...]
+    claim_size: tuple[int, int]
+    frame_size: tuple[int, int]
+    picture: Box
+    inliers: tuple[tuple[float, float], ...]
+    mirrored: bool
+
+
+@dataclass(frozen=True)
 class Match:
     """One source that the claim was likely derived from."""
 
@@ -124,6 +142,8 @@ class Match:
     derivation: Derivation = field(default_factory=Derivation)
     evidence: Evidence = field(default_factory=Evidence)
     earliest: bool = False
+    #: set when the match rests on a verified geometric transform (``derivation.method == "features"``)
+    placement: Placement | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

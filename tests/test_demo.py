@@ -97,6 +97,16 @@ def test_the_demo_indexes_from_a_source_manifest_each_file_with_its_own_metadata
             expected["title"], expected["url"], expected["published"], expected["notes"])
 
 
+def test_the_demo_writes_evidence_for_every_matched_claim_and_one_report(demo: DemoRun) -> None:
+    matched = [n for n, result in enumerate(demo.document["results"], start=1) if result["verdict"] != "none"]
+    images = sorted(path.name for path in (demo.out_dir / "evidence").glob("*_evidence.png"))
+    assert len(images) == len(matched) >= 6
+    assert [int(name[:3]) for name in images] == matched  # numbered by claim: none for the unrelated ones
+    html = (demo.out_dir / "report.html").read_text(encoding="utf-8")
+    assert html.count("<section>") == len(demo.document["results"])
+    assert html.count("data:image/jpeg;base64,") == len(matched)
+
+
 def test_unrelated_claims_come_back_with_no_source(demo: DemoRun) -> None:
     unrelated = [(claim, result) for claim, result in demo.answers() if not claim["should_match"]]
     assert len(unrelated) >= 3

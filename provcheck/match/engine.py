@@ -33,7 +33,7 @@ from ..shortlist.inverted import InvertedFile
 from ..store import FeatureCoverage, FrameTable, IndexStore, SourceRecord
 from ..verify import Verification, verify
 from . import policy
-from .findings import feature_derivation, measure
+from .findings import feature_derivation, measure, placement
 from .hashes import HashStage, hash_stage
 from .locate import ClaimView, Locator, Verified, box_tuple
 from .ranking import Groups, descending
@@ -294,6 +294,8 @@ class MatchEngine:
                 pixel_agreement=None if share is None else round(share, 3),
                 agreement_cells=findings.agreement.counts()[0] if findings.agreement is not None else 0,
             ),
+            placement=placement(best.mirrored, verification, findings.geometry.picture_px, view.shape,
+                                located.frame_size),
         )
 
     def _hash_window(self, evidence: NDArray[np.float64], source_id: int, best: float) -> tuple[float, float] | None:

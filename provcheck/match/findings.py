@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from .. import derive
 from ..agreement import PixelAgreement, pixel_agreement
 from ..normalize import Trim
-from ..results import AddedBand, Box, Derivation, ToneChange
+from ..results import AddedBand, Box, Derivation, Placement, ToneChange
 from ..verify import Verification
 from .locate import ClaimView, LocatedFrame
 
@@ -81,4 +81,23 @@ def feature_derivation(mirrored: bool, located: LocatedFrame, findings: Findings
         scale=round(1.0 / verification.scale, 4),
         added=tuple(added),
         tone=findings.tone,
+    )
+
+
+#: Inlier points a placement keeps (evenly spaced through the list): enough to draw, small to pickle.
+PLACEMENT_INLIERS = 60
+
+
+def placement(mirrored: bool, verification: Verification, picture_px: Box, claim_shape: tuple[int, ...],
+              frame_size: tuple[int, int]) -> Placement:
+    """Where the claim (as matched) lies on its frame: the transform, picture box and a sample of inliers."""
+    points = verification.claim_inliers_xy
+    step = max(1, -(-len(points) // PLACEMENT_INLIERS))
+    return Placement(
+        transform=tuple((float(row[0]), float(row[1]), float(row[2])) for row in verification.transform),
+        claim_size=(int(claim_shape[1]), int(claim_shape[0])),
+        frame_size=(int(frame_size[0]), int(frame_size[1])),
+        picture=picture_px,
+        inliers=tuple((float(x), float(y)) for x, y in points[::step]),
+        mirrored=mirrored,
     )

@@ -1,0 +1,117 @@
+"""One self-contained HTML report for a batch of claims: the same facts as the JSON, and the evidence.
+
+Everything is inside the one file (evidence images embedded as JPEG data URIs, the
+style inline), so it can be mailed, archived or printed as it is; each claim starts
+on its own printed page. Text from the index and the claims (titles, URLs, notes,
+file names) is escaped; links are only made of http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from collections.abc import Sequence
+from html import escape
+
+from PIL import Image
+
+from ._version import __version__
+from .dates import days_before
+from .evidence import draw
+from .report import describe_derivation, format_timestamp
+from .results import ClaimResult, Match, Verdict
+
+#: JPEG quality of embedded evidence images (a PNG of a photo is several times larger).
+EMBED_QUALITY = 85
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #141414; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; word-break: break-all; }
+section { page-break-before: always; break-before: page; } section:first-of-type { break-before: auto; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; } td, th { border: 1px solid #bbb; padding: 0.3em 0.5em;
+  text-align: left; vertical-align: top; font-size: 0.9em; }
+.verdict { font-weight: bold; padding: 0.1em 0.5em; border-radius: 0.3em; }
+.match { background: #c62828; color: white; } .possible { background: #f9a825; } .none { background: #e0e0e0; }
+.after { color: #c62828; font-weight: bold; } img { max-width: 100%; border: 1px solid #ccc; }
+.error { color: #c62828; }
+"""
+
+
+def html_report(results: Sequence[ClaimResult], index_location: str, now: dt.datetime | None = None) -> str:
+    """The report of ``results`` (in order), evidence drawn for every claim that matched."""
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    counts = {verdict: sum(result.verdict is verdict and result.error is None for result in results)
+              for verdict in Verdict}
+    errors = sum(result.error is not None for result in results)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>provcheck report</title>',
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>provcheck report</h1>",
+        f"<p>provcheck {escape(__version__)}, index <code>{escape(index_location)}</code>, {escape(stamp)}. "
+        f"{len(results)} claims: {counts[Verdict.MATCH]} match, {counts[Verdict.POSSIBLE]} possible, "
+        f"{counts[Verdict.NONE]} none, {errors} unreadable.</p>",
+    ]
+    parts.extend(_claim_section(result) for result in results)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _claim_section(result: ClaimResult) -> str:
+    verdict = result.verdict.value
+    lines = ["<section>", f"<h2>{escape(result.query)}</h2>",
+             f'<p><span class="verdict {verdict}">{verdict.upper()}</span>']
+    if result.claimed_date is not None:
+        lines.append(f" claim dated {escape(result.claimed_date.date)} ({escape(result.claimed_date.origin)})")
+    lines.append("</p>")
+    if result.error is not None:
+        lines.append(f'<p class="error">{escape(result.error)}</p>')
+    elif not result.matches:
+        lines.append("<p>No indexed source matches.</p>")
+    else:
+        lines.append("<table><tr><th>#</th><th>source</th><th>published</th><th>where</th><th>verdict</th>"
+                     "<th>evidence</th><th>derivation</th></tr>")
+        lines.extend(_match_row(rank, match, result) for rank, match in enumerate(result.matches, start=1))
+        lines.append("</table>")
+        drawn = draw(result)
+        if drawn is not None:
+            lines.append(f'<img alt="evidence: the claim beside its source frame" src="{_data_uri(drawn[0].image)}">')
+        else:
+            lines.append("<p>No evidence image: the claim (a URL) or the source file cannot be read again.</p>")
+    lines.append("</section>")
+    return "\n".join(lines)
+
+
+def _match_row(rank: int, match: Match, result: ClaimResult) -> str:
+    source = match.source
+    title = escape(source.title)
+    if source.url and source.url.startswith(("http://", "https://")):
+        title = f'<a href="{escape(source.url, quote=True)}">{title}</a>'
+    published = escape(source.published or "undated (cannot be ordered)")
+    if result.claimed_date is not None and source.published is not None:
+        days = days_before(source.published, result.claimed_date.date)
+        published += (f'<br><span class="after">{-days:g} days after the claim: unlikely origin</span>' if days < 0
+                      else f"<br>{days:g} days before the claim")
+    if match.earliest:
+        published += "<br>earliest known source"
+    where = "still image"
+    if match.timestamp_s is not None:
+        where = f"{format_timestamp(match.timestamp_s)}" + (f" (frame {match.frame})" if match.frame is not None else "")
+        if match.window_s is not None and match.window_s[1] > match.window_s[0]:
+            where += f"<br>equally good {format_timestamp(match.window_s[0])}-{format_timestamp(match.window_s[1])}"
+    evidence = match.evidence
+    facts = [f"{evidence.inliers} inliers"] if evidence.inliers else []
+    if evidence.pixel_agreement is not None:
+        facts.append(f"{evidence.pixel_agreement:.0%} of the picture reproduced")
+    facts.extend(f"{name} distance {bits}" for name, bits in sorted(match.distance.items()))
+    return (f"<tr><td>{rank}</td><td>{title}<br>{escape(source.kind)} #{source.id}</td><td>{published}</td>"
+            f"<td>{where}</td><td>{match.verdict.value}, confidence {match.confidence:.2f}</td>"
+            f"<td>{'<br>'.join(escape(fact) for fact in facts)}</td>"
+            f"<td>{escape(describe_derivation(match.derivation))}</td></tr>")
+
+
+def _data_uri(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=EMBED_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
