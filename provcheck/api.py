@@ -611,6 +611,8 @@ class Index:
         :func:`~provcheck.dates.given_claim_date`), else the capture date in the file's
         EXIF or XMP metadata, if any (:func:`~provcheck.media.capture.capture_date`).
         """
+        if top < 1:
+            raise ValueError(f"top must be at least 1, not {top}.")
         query = os.fspath(image)
         self._matcher()
         try:
@@ -618,18 +620,21 @@ class Index:
                 with tempfile.TemporaryDirectory(prefix="provcheck-fetch-") as folder:
                     fetched = fetch(query, Path(folder), fetch_policy or FetchPolicy())
                     try:
-                        matches = self.match(fetched.path, top=top)
+                        return self._checked_file(query, fetched.path, top, claimed_date)
                     except MediaError as exc:
                         raise MediaError(str(exc).replace(str(fetched.path), query)) from exc
-                    dated = claimed_date or capture_date(fetched.path)
-            else:
-                matches = self.match(image, top=top)
-                dated = claimed_date or capture_date(Path(query))
+            return self._checked_file(query, Path(query), top, claimed_date)
         except MediaError as exc:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=str(exc))
         except MemoryError:
             return ClaimResult(query=query, verdict=Verdict.NONE, matches=(), error=f"{query}: not enough memory")
-        return ClaimResult.of(query, matches, dated)
+
+    def _checked_file(self, query: str, path: Path, top: int, claimed_date: ClaimedDate | None) -> ClaimResult:
+        """Match a claim file: its result with its SHA-256 (hashed once) and its date."""
+        claim = load_claim(path)  # first: a file that is not a readable image is said so, as by match()
+        digest = sha256_file(path)
+        matches = self._matcher().assess(claim, claim_sha256=digest).matches[:top]
+        return ClaimResult.of(query, matches, claimed_date or capture_date(path), digest)
 
     def check_safely(self, image: str, top: int = 5, fetch_policy: FetchPolicy | None = None) -> ClaimResult:
         """Like :meth:`check`, and an internal error (a bug) is that claim's error too: a batch goes on.

@@ -10,6 +10,7 @@ start without loading them; ``tests/test_cli.py`` checks it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -78,24 +79,34 @@ class ProvcheckGroup(click.Group):
             sys.exit(ExitCode.INTERRUPTED)
         except click.ClickException as exc:
             exc.show()
-            sys.exit(exc.exit_code)
+            _exit_with_error(exc.format_message(), exc.exit_code, argv)
         except ProvcheckError as exc:
             if show_traceback:
                 raise
             click.echo(f"provcheck: error: {_one_line(str(exc))}", err=True)
-            sys.exit(exc.exit_code)
+            _exit_with_error(str(exc), exc.exit_code, argv)
         except BrokenPipeError:
             sys.exit(ExitCode.OK)
         except Exception as exc:  # a bug: still one line unless asked for the trace
             if show_traceback:
                 raise
-            click.echo(
-                f"provcheck: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
-                "(run again with --traceback and report it)",
-                err=True,
-            )
-            sys.exit(ExitCode.INPUT_ERROR)
+            message = (f"internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                       "(run again with --traceback and report it)")
+            click.echo(f"provcheck: {message}", err=True)
+            _exit_with_error(message, ExitCode.INPUT_ERROR, argv)
         sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def _exit_with_error(message: str, code: int, argv: Sequence[str]) -> NoReturn:
+    """Exit with ``code``; under --json or --json-lines, first print the error as one JSON object on stdout.
+
+    A CI step piping the output to ``jq`` then always has an object to read, never nothing.
+    """
+    if "--json" in argv or "--json-lines" in argv:
+        from .report import error_json
+
+        click.echo(error_json(_one_line(message), int(code)))
+    sys.exit(code)
 
 
 def _index(path: Path | None) -> Index:
@@ -590,10 +601,14 @@ def match_command(
         dated = None if claimed_date is None else given_claim_date(claimed_date)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--claimed-date") from exc
+    if images.count(STDIN_CLAIM) > 1 or (STDIN_CLAIM in images and from_file is not None and from_file.name == "<stdin>"):
+        raise click.UsageError("Standard input can be read once: as one claim ('-') or as --from-file -.")
     claims = _gathered_claims(images, from_file, quiet)
     policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
     with _index(index_path) as store, ExitStack() as stack:
+        stdin_file = _stdin_claim(stack) if STDIN_CLAIM in claims else None
+        claims = [str(stdin_file) if claim == STDIN_CLAIM and stdin_file else claim for claim in claims]
         location = str(store.path)
         workers = (os.cpu_count() or 1) if jobs is None else jobs
         _warn_if_frames_lack_features(store, len(claims), workers, quiet)
@@ -604,7 +619,10 @@ def match_command(
                 length=len(claims), label="matching", file=sys.stderr,
                 item_show_func=lambda claim: claim and Path(claim).name,
             ))
-        for result in store.check_many(claims, top, policy, jobs=workers, claimed_date=dated):
+        for matched in store.check_many(claims, top, policy, jobs=workers, claimed_date=dated):
+            if evidence_dir is not None:  # drawn from the claim file itself, stdin's included
+                _write_evidence(matched, evidence_dir, len(results) + 1, quiet)
+            result = _as_given(matched, stdin_file)
             if drawn is not None:
                 drawn.update(1, result.query)
             if result.error is not None:
@@ -612,11 +630,9 @@ def match_command(
                 click.echo(f"{_CLEAR_LINE if bar else ''}provcheck: error: {_one_line(result.error)}", err=True)
             if json_lines:
                 click.echo(report.claim_line(result, location))  # click.echo flushes: the line survives a crash
-            if evidence_dir is not None:
-                _write_evidence(result, evidence_dir, len(results) + 1, quiet)
             results.append(result)
-    if report_file is not None:
-        _write_report(results, location, report_file)
+        if report_file is not None:
+            _write_report(results, location, report_file)
     if as_json:
         click.echo(report.results_json(results, location))
     elif not json_lines and results:
@@ -625,6 +641,29 @@ def match_command(
         sys.exit(ExitCode.FAIL_ON)
     if any(result.error is not None for result in results):
         sys.exit(ExitCode.INPUT_ERROR)
+
+
+#: A claim given as ``-``: the picture is read from standard input.
+STDIN_CLAIM = "-"
+
+
+def _stdin_claim(stack: ExitStack) -> Path:
+    """Standard input's bytes in a temporary file (removed with ``stack``), to be matched as a claim file."""
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="provcheck-stdin-")))
+    path = folder / "stdin"
+    with path.open("wb") as handle:
+        stream = click.get_binary_stream("stdin")
+        while chunk := stream.read(1 << 20):
+            handle.write(chunk)
+    return path
+
+
+def _as_given(result: ClaimResult, stdin_file: Path | None) -> ClaimResult:
+    """The result named as the user named the claim: '-' for the picture read from standard input."""
+    if stdin_file is None or result.query != str(stdin_file):
+        return result
+    error = None if result.error is None else result.error.replace(str(stdin_file), "standard input")
+    return dataclasses.replace(result, query=STDIN_CLAIM, error=error)
 
 
 def _write_evidence(result: ClaimResult, folder: Path, number: int, quiet: bool) -> None:

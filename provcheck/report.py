@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ._version import __version__
 from .dates import ClaimedDate, days_before
 from .results import Box, ClaimResult, Derivation, FailedFile, Match, SkippedFile
 from .store import IndexStats, IntegrityReport, SourceRecord
 
 JSON_SCHEMA_VERSION = 1
+#: The JSON Schema of every document below (and of each ``--json-lines`` line and the error object).
+OUTPUT_SCHEMA = Path(__file__).parent / "schemas" / "output.schema.json"
+
+
+def _head(index_location: str) -> dict[str, Any]:
+    """What every JSON document (and every ``--json-lines`` line) starts with."""
+    return {"schema": JSON_SCHEMA_VERSION, "provcheck": __version__, "index": index_location}
+
+
+def _dumped(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def error_json(message: str, exit_code: int) -> str:
+    """The one object ``--json`` and ``--json-lines`` print when a command stops with an error."""
+    document = {"schema": JSON_SCHEMA_VERSION, "provcheck": __version__, "error": message, "exit_code": exit_code}
+    return json.dumps(document, ensure_ascii=False)
 
 _TRIM_WORDS = {
     "border": "border trimmed",
@@ -121,6 +140,7 @@ def claim_json(result: ClaimResult) -> dict[str, Any]:
     claimed = result.claimed_date
     return {
         "query": result.query,
+        "sha256": result.sha256,
         "verdict": result.verdict.value,
         "error": result.error,
         "claimed_date": None if claimed is None else {"date": claimed.date, "from": claimed.origin},
@@ -130,17 +150,12 @@ def claim_json(result: ClaimResult) -> dict[str, Any]:
 
 def results_json(results: Sequence[ClaimResult], index_location: str) -> str:
     """The ``match --json`` document."""
-    document = {
-        "schema": JSON_SCHEMA_VERSION,
-        "index": index_location,
-        "results": [claim_json(result) for result in results],
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _dumped({**_head(index_location), "results": [claim_json(result) for result in results]})
 
 
 def claim_line(result: ClaimResult, index_location: str) -> str:
     """One line of ``match --json-lines``: :func:`claim_json` with ``schema`` and ``index``, on one line."""
-    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, **claim_json(result)}
+    document = {**_head(index_location), **claim_json(result)}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -247,11 +262,7 @@ def results_text(results: Sequence[ClaimResult]) -> str:
 
 
 def sources_json(sources: Sequence[SourceRecord], index_location: str) -> str:
-    return json.dumps(
-        {"schema": JSON_SCHEMA_VERSION, "index": index_location, "sources": [source_json(s, full=True) for s in sources]},
-        indent=2,
-        ensure_ascii=False,
-    )
+    return _dumped({**_head(index_location), "sources": [source_json(s, full=True) for s in sources]})
 
 
 def sources_text(sources: Sequence[SourceRecord]) -> str:
@@ -272,10 +283,9 @@ def sources_text(sources: Sequence[SourceRecord]) -> str:
 
 
 def stats_json(stats: IndexStats) -> str:
-    return json.dumps(
+    return _dumped(
         {
-            "schema": JSON_SCHEMA_VERSION,
-            "index": stats.location,
+            **_head(stats.location),
             "schema_version": stats.schema_version,
             "sources": stats.sources,
             "videos": stats.videos,
@@ -292,8 +302,7 @@ def stats_json(stats: IndexStats) -> str:
                 "word_file_postings": stats.word_file_postings,
             },
             "compact_frames": stats.compact_frames,
-        },
-        indent=2,
+        }
     )
 
 
@@ -330,9 +339,8 @@ def _descriptors_line(stats: IndexStats) -> str:
 
 def compacted_json(frames: int, bytes_before: int, bytes_after: int, index_location: str) -> str:
     """The ``index compact --json`` document."""
-    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "frames_encoded": frames,
-                "size_bytes_before": bytes_before, "size_bytes_after": bytes_after}
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _dumped({**_head(index_location), "frames_encoded": frames, "size_bytes_before": bytes_before,
+                    "size_bytes_after": bytes_after})
 
 
 def compacted_text(frames: int, bytes_before: int, bytes_after: int) -> str:
@@ -354,8 +362,7 @@ def added_text(source: SourceRecord) -> str:
 def add_json(outcomes: Sequence[AddOutcome], index_location: str) -> str:
     """The ``index add --json`` document: the added sources, then the skipped and the failed files."""
     document = {
-        "schema": JSON_SCHEMA_VERSION,
-        "index": index_location,
+        **_head(index_location),
         "added": [source_json(item, full=True) for item in outcomes if isinstance(item, SourceRecord)],
         "skipped": [
             {"path": item.path, "source_id": item.source_id, "reason": item.reason}
@@ -364,7 +371,7 @@ def add_json(outcomes: Sequence[AddOutcome], index_location: str) -> str:
         ],
         "errors": [{"path": item.path, "error": item.error} for item in outcomes if isinstance(item, FailedFile)],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _dumped(document)
 
 
 def add_summary(outcomes: Sequence[AddOutcome]) -> str:
@@ -377,14 +384,12 @@ def add_summary(outcomes: Sequence[AddOutcome]) -> str:
 
 def removed_json(source: SourceRecord, index_location: str) -> str:
     """The ``index remove --json`` document."""
-    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "removed": source_json(source, full=True)}
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _dumped({**_head(index_location), "removed": source_json(source, full=True)})
 
 
 def edited_json(source: SourceRecord, index_location: str) -> str:
     """The ``index edit --json`` document: the source as now stored."""
-    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location, "edited": source_json(source, full=True)}
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _dumped({**_head(index_location), "edited": source_json(source, full=True)})
 
 
 def removed_text(source: SourceRecord) -> str:
@@ -394,9 +399,8 @@ def removed_text(source: SourceRecord) -> str:
 
 def trained_json(words: int, training_descriptors: int, index_location: str) -> str:
     """The ``index train --json`` document."""
-    document = {"schema": JSON_SCHEMA_VERSION, "index": index_location,
-                "shortlist": {"words": words, "training_descriptors": training_descriptors}}
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _dumped({**_head(index_location),
+                    "shortlist": {"words": words, "training_descriptors": training_descriptors}})
 
 
 def trained_text(words: int, training_descriptors: int) -> str:
@@ -406,16 +410,8 @@ def trained_text(words: int, training_descriptors: int) -> str:
 
 def integrity_json(checked: IntegrityReport) -> str:
     """The ``index check --json`` document."""
-    document = {
-        "schema": JSON_SCHEMA_VERSION,
-        "index": checked.location,
-        "ok": checked.ok,
-        "sources": checked.sources,
-        "frames": checked.frames,
-        "features": checked.features,
-        "problems": list(checked.problems),
-    }
-    return json.dumps(document, indent=2)
+    return _dumped({**_head(checked.location), "ok": checked.ok, "sources": checked.sources, "frames": checked.frames,
+                    "features": checked.features, "problems": list(checked.problems)})
 
 
 def integrity_text(checked: IntegrityReport) -> str:

@@ -156,14 +156,17 @@ class ClaimResult:
     error: str | None = None
     #: when the claim was made or taken (given, or from the file's metadata), to date its sources against
     claimed_date: ClaimedDate | None = None
+    #: SHA-256 of the claim file as read (a URL: of the download); None when it could not be read
+    sha256: str | None = None
 
     @classmethod
-    def of(cls, query: str, matches: Sequence[Match], claimed_date: ClaimedDate | None = None) -> ClaimResult:
+    def of(cls, query: str, matches: Sequence[Match], claimed_date: ClaimedDate | None = None,
+           sha256: str | None = None) -> ClaimResult:
         """The claim's result from its matches: ``match`` when any source matches, else the best one's verdict."""
         verdict = matches[0].verdict if matches else Verdict.NONE
         if any(m.verdict is Verdict.MATCH for m in matches):
             verdict = Verdict.MATCH
-        return cls(query=query, verdict=verdict, matches=tuple(matches), claimed_date=claimed_date)
+        return cls(query=query, verdict=verdict, matches=tuple(matches), claimed_date=claimed_date, sha256=sha256)
 
 
 @dataclass(frozen=True)

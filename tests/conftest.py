@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import sqlite3
 import tempfile
 import time
@@ -13,10 +15,13 @@ from typing import Any
 
 import av
 import cv2
+import jsonschema
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image
+
+from provcheck import report
 
 #: Clip geometry: multiples of 16 so libx264 encodes reproducibly (see FIELD notes).
 CLIP_SIZE = (320, 176)
@@ -242,3 +247,40 @@ def frame_at(clip: Path, number: int) -> NDArray[np.uint8]:
 def cwd_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+
+
+#: The published contract of every JSON document provcheck prints (README, "JSON output").
+OUTPUT_SCHEMA = jsonschema.Draft202012Validator(json.loads(report.OUTPUT_SCHEMA.read_text(encoding="utf-8")))
+#: The functions of ``provcheck.report`` that print JSON: each one's output is validated in every test.
+JSON_PRODUCERS = ("results_json", "claim_line", "error_json", "add_json", "sources_json", "stats_json",
+                  "integrity_json", "trained_json", "compacted_json", "removed_json", "edited_json")
+
+
+def valid_document(text: str) -> Any:
+    """Parse one JSON document printed by a provcheck subprocess and check it against the schema file.
+
+    The CLI run in-process is checked by :func:`_json_output_checked`; subprocesses are checked here.
+    """
+    document = json.loads(text)
+    OUTPUT_SCHEMA.validate(document)
+    return document
+
+
+def valid_lines(text: str) -> list[Any]:
+    """:func:`valid_document` for ``--json-lines`` output: every complete line."""
+    return [valid_document(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _json_output_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every JSON document the CLI prints in any test is checked against the schema file."""
+    for name in JSON_PRODUCERS:
+        produce = getattr(report, name)
+
+        @functools.wraps(produce)
+        def checked(*args: Any, _produce: Any = produce, **kwargs: Any) -> str:
+            text = _produce(*args, **kwargs)
+            OUTPUT_SCHEMA.validate(json.loads(text))
+            return str(text)
+
+        monkeypatch.setattr(report, name, checked)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import assert_gone, children_of, frame_at, texture, write_still
+from conftest import assert_gone, children_of, frame_at, texture, valid_document, write_still
 
 from provcheck import Index
 from provcheck.batch import ClaimCheck, ClaimWorkers
@@ -102,7 +101,7 @@ def test_ctrl_c_ends_the_workers_and_keeps_the_lines_printed(built_index: Path, 
     assert "interrupted" in err and "Traceback" not in err
     lines = [first, *rest.splitlines()]
     assert 1 <= len(lines) < len(many)
-    assert [json.loads(line)["query"] for line in lines] == many[:len(lines)]
+    assert [valid_document(line)["query"] for line in lines] == many[:len(lines)]
 
 
 def test_workers_end_when_the_match_command_is_killed(built_index: Path, claims: list[Path]) -> None:

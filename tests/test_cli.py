@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import frame_at, texture, write_still
+from conftest import frame_at, texture, valid_document, valid_lines, write_still
 
 from provcheck import Index, __version__
 from provcheck.api import AddProgress
@@ -90,9 +91,12 @@ def test_match_json_contract(built_index: Path, claim: Path, unrelated: Path) ->
     assert code == 0, err
     document = json.loads(out)
     assert document["schema"] == 1 and document["index"] == str(built_index)
+    assert document["provcheck"] == __version__
     first, second = document["results"]
     assert first["query"] == str(claim) and first["verdict"] == "match" and first["error"] is None
-    assert second == {"query": str(unrelated), "verdict": "none", "error": None, "claimed_date": None, "matches": []}
+    assert first["sha256"] == hashlib.sha256(claim.read_bytes()).hexdigest()
+    assert second == {"query": str(unrelated), "sha256": hashlib.sha256(unrelated.read_bytes()).hexdigest(),
+                      "verdict": "none", "error": None, "claimed_date": None, "matches": []}
     match = first["matches"][0]
     assert set(match) >= {"source", "timestamp", "frame", "confidence", "distance", "derivation", "verdict",
                           "days_before_claim", "published_after_claim"}
@@ -333,7 +337,7 @@ def test_from_stdin_in_a_real_process(built_index: Path, claim: Path, unrelated:
                            "--json-lines", "--fail-on", "match"],
                           input=f"# two claims\n{claim}\n{unrelated}\n", capture_output=True, text=True, timeout=300)
     assert done.returncode == ExitCode.FAIL_ON, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    lines = valid_lines(done.stdout)
     assert [(line["query"], line["verdict"]) for line in lines] == [(str(claim), "match"), (str(unrelated), "none")]
     assert done.stderr == ""
 
@@ -350,10 +354,41 @@ def test_json_lines_are_the_json_results_one_per_line(built_index: Path, tmp_pat
     document = json.loads(json_out)
     for line, expected in zip(out.splitlines(), document["results"], strict=True):
         entry = json.loads(line)
-        assert list(entry)[:2] == ["schema", "index"]
-        assert (entry.pop("schema"), entry.pop("index")) == (document["schema"], document["index"]) == (1, str(built_index))
+        assert list(entry)[:3] == ["schema", "provcheck", "index"]
+        assert (entry.pop("schema"), entry.pop("provcheck"), entry.pop("index")) == (
+            document["schema"], document["provcheck"], document["index"]) == (1, __version__, str(built_index))
         assert entry == expected
     assert str(corrupt) in err
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["match", "{claim}", "--index", "{missing}", "--json"], ExitCode.INDEX_ERROR, "missing.sqlite"),
+    (["index", "list", "--index", "{missing}", "--json"], ExitCode.INDEX_ERROR, "missing.sqlite"),
+    (["match", "{claim}", "--index", "{index}", "--json-lines", "--top", "0"], ExitCode.USAGE, "--top"),
+    (["index", "edit", "7", "--title", "X", "--index", "{index}", "--json"], ExitCode.INPUT_ERROR, "no source with id 7"),
+])
+def test_an_error_under_json_is_one_json_object_with_its_exit_code(
+    built_index: Path, claim: Path, tmp_path: Path, args: list[str], code: int, says: str,
+) -> None:
+    filled = [arg.format(claim=claim, missing=tmp_path / "missing.sqlite", index=built_index) for arg in args]
+    got, out, err = run(*filled)
+    assert got == code and says in err
+    (line,) = out.splitlines()
+    document = json.loads(line)
+    assert document["exit_code"] == code and says in document["error"] and "\n" not in document["error"]
+
+
+def test_a_claim_read_from_stdin(built_index: Path, claim: Path) -> None:
+    result = CliRunner().invoke(cli, ["match", "-", "--index", str(built_index), "--json", "--jobs", "1"],
+                                input=claim.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    (entry,) = json.loads(result.stdout)["results"]
+    assert entry["query"] == "-" and entry["verdict"] == "match"
+    assert entry["sha256"] == hashlib.sha256(claim.read_bytes()).hexdigest()
+    garbage = CliRunner().invoke(cli, ["match", "-", "--index", str(built_index), "--json"], input=b"not a picture")
+    assert garbage.exit_code == ExitCode.INPUT_ERROR
+    (entry,) = json.loads(garbage.stdout)["results"]
+    assert entry["query"] == "-" and "standard input" in entry["error"] and "provcheck-stdin" not in entry["error"]
 
 
 def test_json_lines_fail_on_exits_4(built_index: Path, claim: Path) -> None:
@@ -363,8 +398,10 @@ def test_json_lines_fail_on_exits_4(built_index: Path, claim: Path) -> None:
 
 def test_json_and_json_lines_together_are_a_usage_error(built_index: Path, claim: Path, tmp_path: Path) -> None:
     code, out, err = run("match", claim, "--index", built_index, "--json", "--json-lines")
-    assert code == ExitCode.USAGE and out == ""
-    assert "--json and --json-lines" in err
+    assert code == ExitCode.USAGE and "--json and --json-lines" in err
+    # still one JSON object on stdout, for a jq step that reads it
+    assert json.loads(out) == {"schema": 1, "provcheck": __version__,
+                               "error": "--json and --json-lines cannot be used together.", "exit_code": 2}
     assert run("match", "--from-file", tmp_path / "missing.txt", "--index", built_index)[0] == ExitCode.USAGE
 
 
@@ -408,7 +445,7 @@ def test_json_lines_reach_a_pipe_before_the_process_dies(built_index: Path, clai
                           timeout=300, env=buffered)
     assert done.returncode == -9, done.stderr
     (line,) = done.stdout.splitlines()
-    assert json.loads(line)["query"] == str(claim) and done.stdout.endswith("\n")
+    assert valid_document(line)["query"] == str(claim) and done.stdout.endswith("\n")
 
 
 def test_progress_bar_over_claims_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch, built_index: Path,

@@ -37,7 +37,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import animated_bytes, clip_bytes, pan, still_bytes, texture, write_still
+from conftest import animated_bytes, clip_bytes, pan, still_bytes, texture, valid_document, write_still
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -669,14 +669,14 @@ def _run_group(command: list[str], index: Path, cases: list[Case], corpus: Corpu
     paths = [corpus.paths[case.id] for case in cases]
     run = run_cli([*command, *paths, corpus.good, "--index", index, "--json"])
     if _healthy(run):
-        payload = json.loads(run.stdout)
+        payload = valid_document(run.stdout)
         return {case.id: Outcome(run, payload, batch=True) for case in cases}
     outcomes = {}
     for case, path in zip(cases, paths, strict=True):
         single = run_cli([*command, path, corpus.good, "--index", index.with_name(f"single_{case.id}.sqlite")
                           if command[0] == "index" else index, "--json"])
         try:
-            payload = json.loads(single.stdout)
+            payload = valid_document(single.stdout)
         except ValueError:
             payload = None
         outcomes[case.id] = Outcome(single, payload, batch=False)

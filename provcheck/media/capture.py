@@ -12,11 +12,13 @@ own word, not evidence, and a report says where its date came from.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..dates import ClaimedDate, parse_published
+from .sniff import _pillow_formats
 
 _EXIF_IFD = 0x8769
 #: (date tag, its offset tag) in the EXIF sub-IFD, in order of preference.
@@ -28,10 +30,12 @@ _XMP_DATES = ("exif:DateTimeOriginal", "photoshop:DateCreated", "xmp:CreateDate"
 def capture_date(path: Path) -> ClaimedDate | None:
     """The capture date a still's metadata gives, or None (none, unreadable, not plausible)."""
     try:
-        with Image.open(path) as image:
-            exif = image.getexif().get_ifd(_EXIF_IFD)
-            xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns on corrupt EXIF: stray lines on stderr otherwise
+            with Image.open(path, formats=_pillow_formats()) as image:
+                exif = image.getexif().get_ifd(_EXIF_IFD)
+                xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+    except Exception:  # noqa: BLE001 - metadata is optional: a hostile file's EXIF may raise anything Pillow's parser meets
         return None
     for date_tag, offset_tag in _EXIF_DATES:
         found = _exif_date(exif.get(date_tag), exif.get(offset_tag))
