@@ -688,6 +688,59 @@ def _write_report(results: Sequence[ClaimResult], location: str, path: Path) -> 
         raise ProvcheckError(f"{path}: cannot write the report ({exc.strerror or exc})") from exc
 
 
+@cli.command("serve", context_settings=CONTEXT_SETTINGS)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback: only this machine; anything else is warned about).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port, printed at start).")
+@allow_private_option
+@index_option
+@traceback_option
+def serve(host: str, port: int, allow_private: bool, index_path: Path | None) -> None:
+    """Serve a local web page: drop a photo, see its verdict, evidence image and sources with dates.
+
+    POST /api/match (a multipart upload in the field 'claim', or a form field 'url')
+    returns the result object of `match --json` for that claim. Uploads are capped at
+    50 MB and removed once answered. Stop with Ctrl-C.
+
+    \b
+    Examples:
+      provcheck serve
+      provcheck serve --index newsroom.sqlite --port 8080
+      curl -F claim=@claimed.jpg http://127.0.0.1:8000/api/match
+    """
+    import ipaddress
+
+    try:
+        from werkzeug.serving import make_server
+
+        from .serve import create_app
+    except ImportError as exc:
+        raise ProvcheckError(f"provcheck serve needs Flask ({exc.name} is missing): pip install 'provcheck[serve]'") \
+            from exc
+    from .fetch import FetchPolicy
+
+    app = create_app(index_path if index_path is not None else default_index_path(),
+                     FetchPolicy(allow_private=allow_private))
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        click.echo(f"provcheck: warning: listening on {host}: anyone who can reach this machine can upload photos "
+                   "and read the index's sources", err=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        raise ProvcheckError(f"{host}:{port}: cannot listen ({exc.strerror or exc})") from exc
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"provcheck: serving http://{shown}:{server.server_port}/ (Ctrl-C stops)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 @cli.command("demo", context_settings=CONTEXT_SETTINGS)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the generated corpus and index in this folder (default: a temporary folder).")

@@ -25,7 +25,8 @@ from .results import ClaimResult, Match, Verdict
 #: JPEG quality of embedded evidence images (a PNG of a photo is several times larger).
 EMBED_QUALITY = 85
 
-_STYLE = """
+#: The report's style sheet (the local web page uses it too).
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #141414; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; word-break: break-all; }
 section { page-break-before: always; break-before: page; } section:first-of-type { break-before: auto; }
@@ -47,7 +48,7 @@ def html_report(results: Sequence[ClaimResult], index_location: str, now: dt.dat
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>provcheck report</title>',
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         "<h1>provcheck report</h1>",
         f"<p>provcheck {escape(__version__)}, index <code>{escape(index_location)}</code>, {escape(stamp)}. "
         f"{len(results)} claims: {counts[Verdict.MATCH]} match, {counts[Verdict.POSSIBLE]} possible, "
@@ -59,6 +60,12 @@ def html_report(results: Sequence[ClaimResult], index_location: str, now: dt.dat
 
 
 def _claim_section(result: ClaimResult) -> str:
+    drawn = draw(result)
+    return claim_section(result, None if drawn is None else drawn[0].image)
+
+
+def claim_section(result: ClaimResult, evidence: Image.Image | None) -> str:
+    """One claim's part of a page: its verdict, its sources as a table, and its evidence image (when drawn)."""
     verdict = result.verdict.value
     lines = ["<section>", f"<h2>{escape(result.query)}</h2>",
              f'<p><span class="verdict {verdict}">{verdict.upper()}</span>']
@@ -74,9 +81,9 @@ def _claim_section(result: ClaimResult) -> str:
                      "<th>evidence</th><th>derivation</th></tr>")
         lines.extend(_match_row(rank, match, result) for rank, match in enumerate(result.matches, start=1))
         lines.append("</table>")
-        drawn = draw(result)
-        if drawn is not None:
-            lines.append(f'<img alt="evidence: the claim beside its source frame" src="{_data_uri(drawn[0].image)}">')
+        if evidence is not None:
+            lines.append(f'<img class="evidence" alt="evidence: the claim beside its source frame" '
+                         f'src="{_data_uri(evidence)}">')
         else:
             lines.append("<p>No evidence image: the claim (a URL) or the source file cannot be read again.</p>")
     lines.append("</section>")
