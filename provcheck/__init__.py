@@ -25,6 +25,9 @@ from .paths import default_index_path
 
 if TYPE_CHECKING:
     from .api import Index
+    from .dates import ClaimedDate, given_claim_date
+    from .evidence import write_evidence
+    from .html_report import html_report
     from .manifest import ManifestEntry, read_manifest, write_manifest
     from .results import Box, ClaimResult, CropBox, Derivation, Match, Verdict
     from .store import SourceRecord
@@ -38,6 +41,10 @@ _LAZY = {
     "Match": ".results",
     "Verdict": ".results",
     "Index": ".api",
+    "ClaimedDate": ".dates",
+    "given_claim_date": ".dates",
+    "write_evidence": ".evidence",
+    "html_report": ".html_report",
     "ManifestEntry": ".manifest",
     "read_manifest": ".manifest",
     "write_manifest": ".manifest",
@@ -60,6 +67,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ClaimResult",
+    "ClaimedDate",
     "Box",
     "CropBox",
     "Derivation",
@@ -78,6 +86,9 @@ __all__ = [
     "Verdict",
     "__version__",
     "default_index_path",
+    "given_claim_date",
+    "html_report",
     "read_manifest",
+    "write_evidence",
     "write_manifest",
 ]
