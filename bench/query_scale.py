@@ -185,6 +185,7 @@ def measure(index_path: Path, claims_file: Path, search: str) -> dict[str, objec
     command = [sys.executable, __file__, "--child", str(index_path), str(claims_file), search]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
                                                                     os.environ.get("PYTHONPATH")])))
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI runs (provcheck/cli.py); a caller's setting wins
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"measuring {search} at {index_path} failed:\n{done.stderr[-3000:]}")
