@@ -652,8 +652,7 @@ def _stdin_claim(stack: ExitStack) -> Path:
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="provcheck-stdin-")))
     path = folder / "stdin"
     with path.open("wb") as handle:
-        stream = click.get_binary_stream("stdin")
-        while chunk := stream.read(1 << 20):
+        while chunk := sys.stdin.buffer.read(1 << 20):
             handle.write(chunk)
     return path
 
