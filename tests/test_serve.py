@@ -117,3 +117,23 @@ def test_a_desk_uploads_a_photo_and_reads_the_verdict_in_a_browser(
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def test_listening_beyond_loopback_is_warned_about(corpus: tuple[Path, Path, Path]) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "provcheck", "serve", "--index", str(corpus[0]), "--host",
+                                "0.0.0.0", "--port", "0"], stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert process.stderr is not None
+    try:
+        warning, serving = process.stderr.readline(), process.stderr.readline()
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=30)
+    assert warning.startswith("provcheck: warning: listening on 0.0.0.0: anyone who can reach this machine")
+    assert re.match(r"provcheck: serving http://0\.0\.0\.0:\d+/", serving)
+
+
+def test_serving_a_missing_index_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "provcheck", "serve", "--index", str(tmp_path / "none.sqlite")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 3 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "none.sqlite" in done.stderr
