@@ -603,9 +603,11 @@ def match_command(
         raise click.BadParameter(str(exc), param_hint="--claimed-date") from exc
     if images.count(STDIN_CLAIM) > 1 or (STDIN_CLAIM in images and from_file is not None and from_file.name == "<stdin>"):
         raise click.UsageError("Standard input can be read once: as one claim ('-') or as --from-file -.")
+    _check_destinations(evidence_dir, report_file)  # before matching: a typo must not cost the whole run
     claims = _gathered_claims(images, from_file, quiet)
     policy = FetchPolicy(allow_private=allow_private)
     results: list[ClaimResult] = []
+    matched_results: list[ClaimResult] = []  # as matched: naming the files evidence is drawn from
     with _index(index_path) as store, ExitStack() as stack:
         stdin_file = _stdin_claim(stack) if STDIN_CLAIM in claims else None
         claims = [str(stdin_file) if claim == STDIN_CLAIM and stdin_file else claim for claim in claims]
@@ -631,8 +633,9 @@ def match_command(
             if json_lines:
                 click.echo(report.claim_line(result, location))  # click.echo flushes: the line survives a crash
             results.append(result)
+            matched_results.append(matched)
         if report_file is not None:
-            _write_report(results, location, report_file)
+            _write_report(results, location, report_file, matched_results)
     if as_json:
         click.echo(report.results_json(results, location))
     elif not json_lines and results:
@@ -678,11 +681,25 @@ def _write_evidence(result: ClaimResult, folder: Path, number: int, quiet: bool)
                    "read again)", err=True)
 
 
-def _write_report(results: Sequence[ClaimResult], location: str, path: Path) -> None:
+def _check_destinations(evidence_dir: Path | None, report_file: Path | None) -> None:
+    """Refuse (exit 2) an evidence folder or a report file that cannot be written, before any claim is matched."""
+    if evidence_dir is not None:
+        try:
+            evidence_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"{evidence_dir}: {exc.strerror or exc}", param_hint="--evidence") from exc
+    if report_file is not None:
+        folder = report_file.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"{folder}: no such folder, or not writable", param_hint="--report")
+
+
+def _write_report(results: Sequence[ClaimResult], location: str, path: Path,
+                  drawn_from: Sequence[ClaimResult]) -> None:
     from .html_report import html_report
 
     try:
-        path.write_text(html_report(results, location), encoding="utf-8")
+        path.write_text(html_report(results, location, drawn_from=drawn_from), encoding="utf-8")
     except OSError as exc:
         raise ProvcheckError(f"{path}: cannot write the report ({exc.strerror or exc})") from exc
 
@@ -719,12 +736,14 @@ def serve(host: str, port: int, allow_private: bool, index_path: Path | None) ->
             from exc
     from .fetch import FetchPolicy
 
-    app = create_app(index_path if index_path is not None else default_index_path(),
-                     FetchPolicy(allow_private=allow_private))
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
+    # on loopback, only loopback Host headers are answered: a web page elsewhere cannot reach it by DNS rebinding
+    trusted = ["127.0.0.1", "localhost", "::1", "[::1]", host] if loopback else None
+    app = create_app(index_path if index_path is not None else default_index_path(),
+                     FetchPolicy(allow_private=allow_private), trusted)
     if not loopback:
         click.echo(f"provcheck: warning: listening on {host}: anyone who can reach this machine can upload photos "
                    "and read the index's sources", err=True)

@@ -11,6 +11,7 @@ ordered by their instant in UTC, a plain date counting from its midnight in UTC.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 #: A plain date is in the future only once it has begun everywhere (the earliest zone is UTC+14).
@@ -30,6 +31,10 @@ def parse_published(value: str | None, now: dt.datetime | None = None) -> str | 
     if value is None or value.strip() == "":
         return None
     text = value.strip()
+    if not _EXTENDED.match(text):  # the extended form only: 20160630 is not taken for a date-time
+        raise ValueError(_SHAPE.format(value=value))
+    if text[-1:] in ("Z", "z"):  # Python 3.10's fromisoformat does not read the Z suffix
+        text = text[:-1] + "+00:00"
     present = now or dt.datetime.now(dt.timezone.utc)
     if len(text) == 10:
         try:
@@ -50,6 +55,7 @@ def parse_published(value: str | None, now: dt.datetime | None = None) -> str | 
     return moment.isoformat()
 
 
+_EXTENDED = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}.*)?$")
 _SHAPE = ("The publication date must be a real date written YYYY-MM-DD, or an ISO date-time with a zone "
           "(2016-06-30T14:05:00+03:00), not {value!r}.")
 

@@ -39,8 +39,14 @@ table { border-collapse: collapse; margin: 0.5em 0 1em; } td, th { border: 1px s
 """
 
 
-def html_report(results: Sequence[ClaimResult], index_location: str, now: dt.datetime | None = None) -> str:
-    """The report of ``results`` (in order), evidence drawn for every claim that matched."""
+def html_report(results: Sequence[ClaimResult], index_location: str, now: dt.datetime | None = None,
+                drawn_from: Sequence[ClaimResult] | None = None) -> str:
+    """The report of ``results`` (in order), evidence drawn for every claim that matched.
+
+    ``drawn_from``, when given, holds the same results naming the claim files evidence
+    is drawn from (a claim read from standard input is shown as ``-`` but drawn from
+    the file it was saved to).
+    """
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     counts = {verdict: sum(result.verdict is verdict and result.error is None for result in results)
               for verdict in Verdict}
@@ -54,13 +60,13 @@ def html_report(results: Sequence[ClaimResult], index_location: str, now: dt.dat
         f"{len(results)} claims: {counts[Verdict.MATCH]} match, {counts[Verdict.POSSIBLE]} possible, "
         f"{counts[Verdict.NONE]} none, {errors} unreadable.</p>",
     ]
-    parts.extend(_claim_section(result) for result in results)
+    parts.extend(_claim_section(result, drawn) for result, drawn in zip(results, drawn_from or results, strict=True))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _claim_section(result: ClaimResult) -> str:
-    drawn = draw(result)
+def _claim_section(result: ClaimResult, drawn_from: ClaimResult) -> str:
+    drawn = draw(drawn_from)
     return claim_section(result, None if drawn is None else drawn[0].image)
 
 

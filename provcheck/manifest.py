@@ -79,15 +79,20 @@ def _csv_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
         with manifest.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             _check_columns(manifest, reader.fieldnames or [])
-            # the header is line 1: data rows are numbered as a spreadsheet shows them
-            return [(reader.line_num, row) for row in reader if any((value or "").strip() for value in row.values())]
+            # numbered as a spreadsheet shows them (the header is row 1), a cell's line breaks notwithstanding
+            return [(number, row) for number, row in enumerate(reader, start=2) if not _blank(row)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ManifestError(f"{manifest}: cannot read the manifest ({exc})") from exc
 
 
+def _blank(row: dict[str | None, Any]) -> bool:
+    """A row with nothing in it (surplus cells, under the key None, count as something)."""
+    return not any(value.strip() if isinstance(value, str) else value for value in row.values())
+
+
 def _json_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8-sig"))
+        data = json.loads(manifest.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys(manifest))
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{manifest}: cannot read the manifest ({exc})") from exc
     except json.JSONDecodeError as exc:
@@ -100,7 +105,23 @@ def _json_rows(manifest: Path) -> list[tuple[int, dict[str, Any]]]:
     return list(enumerate(rows, start=1))
 
 
+def _unique_keys(manifest: Path) -> Any:
+    """A JSON object hook refusing a key given twice (json keeps the last one without a word)."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ManifestError(f"{manifest}: key {', '.join(map(repr, repeated))} given twice in one object")
+        return dict(pairs)
+
+    return hook
+
+
 def _check_columns(manifest: Path, columns: Sequence[str | None]) -> None:
+    repeated = sorted({str(column) for column in columns if columns.count(column) > 1})
+    if repeated:
+        raise ManifestError(f"{manifest}: column {', '.join(map(repr, repeated))} given twice")
     unknown = [str(column) for column in columns if column not in FIELDS]
     if unknown:
         raise ManifestError(f"{manifest}: unknown column {', '.join(map(repr, unknown))} "

@@ -16,24 +16,26 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from html import escape
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request
 from PIL import Image
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from ._version import __version__
 from .api import Index
-from .errors import ProvcheckError
+from .errors import IndexStoreError, ProvcheckError
 from .evidence import draw
 from .fetch import FetchPolicy, fetch, is_url
 from .html_report import STYLE, claim_section
 from .report import claim_json
 from .results import ClaimResult
+from .shortlist.ondisk import word_file_path
 
 #: Largest upload accepted, bytes (a claim is a photo; more is refused with 413 before it is stored).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -57,14 +59,29 @@ drop.addEventListener("drop", event => {
 _PAGE_STYLE = ".drop { border: 2px dashed #888; padding: 2em; margin: 1em 0; } .drop.over { background: #eef; }"
 
 
-def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None) -> Flask:
-    """The web application over the index at ``index_path`` (opened now: a missing index fails here)."""
-    index = Index(index_path)
-    index.info()  # refuse a missing or damaged index before serving anything
+def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
+               trusted_hosts: Sequence[str] | None = None) -> Flask:
+    """The web application over the index at ``index_path`` (opened now: a missing index fails here).
+
+    ``trusted_hosts``: the only Host headers answered (the loopback names when it listens
+    on loopback), so that a web page elsewhere cannot reach it by DNS rebinding.
+    """
+    current = _CurrentIndex(index_path)
+    current.get().info()  # refuse a missing or damaged index before serving anything
     policy = fetch_policy or FetchPolicy()
     lock = threading.Lock()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
+    if trusted_hosts is not None:
+        app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
+
+    @app.before_request
+    def same_origin_only() -> tuple[Response, int] | None:
+        """A form posted from another site's page is refused (browsers send its Origin)."""
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin is not None and urlsplit(origin).netloc != request.host:
+            return jsonify({"error": f"requests from {origin} are refused"}), 403
+        return None
 
     def checked() -> tuple[ClaimResult, Image.Image | None]:
         """The claim of this request (an upload or a URL) matched, and its evidence image (when drawn)."""
@@ -73,7 +90,7 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None) -> Fla
             address = (request.form.get("url") or "").strip()
             if upload is not None and upload.filename:
                 name = upload.filename
-                path = folder / (secure_filename(name) or "upload")
+                path = folder / ("claim" + Path(secure_filename(name)).suffix[:16])  # never the sender's file name
                 upload.save(path)
             elif address:
                 if not is_url(address):
@@ -82,7 +99,7 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None) -> Fla
             else:
                 raise _BadRequest("no photo: upload one (field 'claim') or give its address (field 'url')")
             with lock:
-                result = index.check(path)
+                result = current.get().check(path)
                 drawn = draw(result)
             # the result is named as the user named the claim, not by the temporary file
             error = None if result.error is None else result.error.replace(str(path), name)
@@ -97,17 +114,26 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None) -> Fla
     def check_page() -> tuple[str, int]:
         try:
             result, evidence = checked()
-        except (_BadRequest, ProvcheckError) as exc:
-            return _page(f'<p class="error">{escape(str(exc))}</p>'), 400
+        except (_BadRequest, ProvcheckError, OSError) as exc:
+            return _page(f'<p class="error">{escape(_said(exc))}</p>'), _status(exc)
         return _page(claim_section(result, evidence)), 200
 
     @app.post("/api/match")
     def check_api() -> tuple[Response, int]:
         try:
             result, _ = checked()
-        except (_BadRequest, ProvcheckError) as exc:
-            return jsonify({"error": str(exc)}), 400
+        except (_BadRequest, ProvcheckError, OSError) as exc:
+            return jsonify({"error": _said(exc)}), _status(exc)
         return jsonify(claim_json(result)), 200
+
+    @app.errorhandler(InternalServerError)
+    def failed(error: InternalServerError) -> tuple[Response | str, int]:
+        """A bug: said in one line, as JSON on the API (a script reads it) and on the page otherwise."""
+        cause = error.original_exception or error
+        message = f"internal error: {type(cause).__name__}: {' '.join(str(cause).split())}"
+        if request.path.startswith("/api/"):
+            return jsonify({"error": message}), 500
+        return _page(f'<p class="error">{escape(message)}</p>'), 500
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> tuple[Response, int]:
@@ -118,6 +144,51 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None) -> Fla
 
 class _BadRequest(Exception):
     """The request names no claim, or not a usable one."""
+
+
+def _status(error: Exception) -> int:
+    """400 for what the request got wrong (no photo, a refused URL), 503 for the index, 500 for this server."""
+    if isinstance(error, IndexStoreError):
+        return 503
+    return 400 if isinstance(error, (_BadRequest, ProvcheckError)) else 500
+
+
+def _said(error: Exception) -> str:
+    return " ".join(str(error).split()) if not isinstance(error, OSError) else f"cannot store the upload ({error.strerror})"
+
+
+class _CurrentIndex:
+    """The index, opened again once another process has changed it (an add, an edit, a remove).
+
+    A matcher keeps the sources it loaded: without this, the page would go on showing a
+    source's old date, or a source removed since.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._index: Index | None = None
+        self._stamp: tuple[tuple[int, int] | None, ...] = ()
+
+    def get(self) -> Index:
+        stamp = self._files_stamp()
+        if self._index is None or stamp != self._stamp:
+            if self._index is not None:
+                self._index.close()
+            self._index = Index(self.path)
+            self._stamp = stamp
+        return self._index
+
+    def _files_stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """Modification time and size of the index file, its write-ahead log and its word file."""
+        files = (self.path, self.path.with_name(self.path.name + "-wal"), word_file_path(self.path))
+        stamps: list[tuple[int, int] | None] = []
+        for file in files:
+            try:
+                status = file.stat()
+                stamps.append((status.st_mtime_ns, status.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
 
 
 @contextmanager

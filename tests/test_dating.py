@@ -42,6 +42,7 @@ def _jpeg_with_exif(path: Path, tags: dict[int, str], top: dict[int, str] | None
     ({DATE_ORIGINAL: "2017:11:14 10:00:00"}, None, "2017-11-14"),  # no zone: the date only
     ({DATE_DIGITIZED: "2017:11:13 23:59:59"}, None, "2017-11-13"),
     ({DATE_ORIGINAL: "0000:00:00 00:00:00", DATE_DIGITIZED: "2017:11:12 08:00:00"}, None, "2017-11-12"),
+    ({DATE_ORIGINAL: "2017:11:14 24:00:00", OFFSET_ORIGINAL: "+03:00"}, None, "2017-11-14"),  # bad time: the date
 ])
 def test_the_capture_date_comes_from_exif(tmp_path: Path, tags: dict[int, str], top: dict[int, str] | None,
                                           date: str) -> None:

@@ -117,3 +117,28 @@ def test_the_report_gives_the_same_facts_as_the_json(case: tuple[Path, Path, Pat
     for fact in (f"confidence {match.confidence:.2f}", f"{match.evidence.inliers} inliers", "2016-06-28",
                  "earliest known source", "MATCH"):
         assert fact in html, fact
+
+
+def test_a_claim_from_stdin_gets_its_evidence_in_the_report(case: tuple[Path, Path, Path, Path],
+                                                            tmp_path: Path) -> None:
+    index, _, claim, _ = case
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["match", "-", "--index", str(index), "--jobs", "1", "--report", str(report),
+                                      "--evidence", str(tmp_path / "evidence")], input=claim.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    html = report.read_text(encoding="utf-8")
+    assert "<h2>-</h2>" in html and html.count("data:image/jpeg;base64,") == 1
+    assert sorted(p.name for p in (tmp_path / "evidence").iterdir()) == ["001_stdin_evidence.png",
+                                                                         "001_stdin_source.png"]
+
+
+@pytest.mark.parametrize("option", ["--report", "--evidence"])
+def test_an_unwritable_destination_is_refused_before_matching(case: tuple[Path, Path, Path, Path], tmp_path: Path,
+                                                              option: str) -> None:
+    index, _, claim, _ = case
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / ("report.html" if option == "--report" else "evidence")
+    code, out, err = run("match", claim, "--index", index, "--json", option, target)
+    assert code == 2 and option in err
+    assert json.loads(out)["exit_code"] == 2  # one JSON object, and no claim was matched: no results in it

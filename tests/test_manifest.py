@@ -39,6 +39,7 @@ def stills(tmp_path: Path) -> list[Path]:
     (" 2016-06-30 ", "2016-06-30"),
     ("2016-06-30T14:05:00+03:00", "2016-06-30T14:05:00+03:00"),
     ("2016-06-30T14:05Z", "2016-06-30T14:05:00+00:00"),
+    ("2016-06-30T14:05:00z", "2016-06-30T14:05:00+00:00"),
     ("", None),
     (None, None),
 ])
@@ -49,6 +50,8 @@ def test_a_date_or_a_zoned_date_time_is_accepted(given: str | None, stored: str 
 @pytest.mark.parametrize(("given", "says"), [
     ("2016-02-30", "real date"),
     ("30/06/2016", "real date"),
+    ("20160630", "real date"),
+    ("2016-06-30 14:05:00+00:00", "real date"),
     ("2016-06-30T14:05:00", "no zone"),
     ("2026-12-08", "future"),
     ("2026-12-06T13:00:00+00:00", "future"),
@@ -99,6 +102,10 @@ def test_a_manifest_round_trips_with_paths_relative_to_it(tmp_path: Path, stills
     ("a.csv", "path,published\nx.png,2999-01-01\n", "row 2: The publication date '2999-01-01' is in the future"),
     ("a.csv", "path,title\nx.png,X,surplus\n", "row 2: more cells than the header has columns"),
     ("a.csv", "path,title\n", "lists no sources"),
+    ("a.csv", "path,title\n,,surplus\n", "row 2: more cells than the header has columns"),
+    ("a.csv", "path,title,title\nx.png,First,Second\n", "column 'title' given twice"),
+    ("a.csv", "path,published\n\"x\ny.png\",2016-06-30\nz.png,June\n", "row 3: The publication date"),
+    ("a.json", "[{\"path\": \"x.png\", \"title\": \"A\", \"title\": \"B\"}]", "key 'title' given twice"),
     ("a.json", "[{\"path\": \"x.png\", \"published\": 2016}]", "row 1: published must be text, not 2016"),
     ("a.json", "{\"sources\": [{\"path\": \"x.png\"},", "not JSON (line 1"),
     ("a.json", "{\"files\": []}", "expected a list of objects"),

@@ -137,3 +137,45 @@ def test_serving_a_missing_index_is_one_line_and_exit_3(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 3 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "none.sqlite" in done.stderr
+
+
+def test_the_page_follows_changes_made_to_the_index_by_other_processes(server: tuple[str, Path],
+                                                                       corpus: tuple[Path, Path, Path]) -> None:
+    url, _ = server
+    index, claim, _ = corpus
+
+    def served() -> dict[str, object]:
+        with claim.open("rb") as handle:
+            reply: dict[str, object] = requests.post(url + "api/match", files={"claim": ("c.jpg", handle)},
+                                                     timeout=120).json()
+        return reply
+
+    first = served()["matches"][0]  # type: ignore[index]
+    with Index(index) as store:
+        store.edit(first["source"]["id"], published="2015-03-01")
+    try:
+        assert served()["matches"][0]["source"]["published"] == "2015-03-01"  # type: ignore[index]
+    finally:
+        with Index(index) as store:
+            store.edit(first["source"]["id"], published=first["source"]["published"])
+
+
+def test_another_site_cannot_use_it(server: tuple[str, Path], corpus: tuple[Path, Path, Path]) -> None:
+    url, _ = server
+    _, claim, _ = corpus
+    rebound = requests.get(url, headers={"Host": "attacker.example"}, timeout=30)
+    assert rebound.status_code == 400  # DNS rebinding: a Host that is not loopback's
+    with claim.open("rb") as handle:
+        posted = requests.post(url + "api/match", files={"claim": ("c.jpg", handle)},
+                               headers={"Origin": "https://attacker.example"}, timeout=30)
+    assert posted.status_code == 403 and "attacker.example" in posted.json()["error"]
+
+
+def test_a_long_upload_name_is_not_used_as_a_file_name(server: tuple[str, Path], corpus: tuple[Path, Path, Path]) -> None:
+    url, scratch = server
+    _, claim, _ = corpus
+    name = "a" * 300 + ".jpg"
+    with claim.open("rb") as handle:
+        reply = requests.post(url + "api/match", files={"claim": (name, handle)}, timeout=120)
+    assert reply.status_code == 200 and reply.json()["query"] == name and reply.json()["verdict"] == "match"
+    assert list(scratch.iterdir()) == []

@@ -57,9 +57,8 @@ def _exif_date(value: object, offset: object) -> str | None:
         return None
     year, month, day, hour, minute, second = match.groups()
     zone = offset.strip() if isinstance(offset, str) and re.fullmatch(r"\s*[+-]\d{2}:\d{2}\s*", offset) else ""
-    if not zone:
-        return _plausible(f"{year}-{month}-{day}")
-    return _plausible(f"{year}-{month}-{day}T{hour}:{minute}:{second}{zone}")
+    exact = _plausible(f"{year}-{month}-{day}T{hour}:{minute}:{second}{zone}") if zone else None
+    return exact or _plausible(f"{year}-{month}-{day}")  # a bad time (or none with a zone) keeps the date
 
 
 def _plausible(text: str) -> str | None:
