@@ -786,6 +786,9 @@ def demo(out_dir: Path | None, seed: int, small: bool, as_json: bool, quiet: boo
         return
     with tempfile.TemporaryDirectory(prefix="provcheck-demo-") as tmp:
         _run_demo(run_demo, Path(tmp), seed, small, as_json, quiet)
+    if not quiet:
+        click.echo("provcheck demo: that folder is removed now; --out DIR keeps the corpus, index, evidence images "
+                   "and report", err=True)
 
 
 def _run_demo(run_demo: Callable[..., Any], folder: Path, seed: int, small: bool, as_json: bool, quiet: bool) -> None:
