@@ -136,8 +136,11 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
         return _page(f'<p class="error">{escape(message)}</p>'), 500
 
     @app.errorhandler(RequestEntityTooLarge)
-    def too_large(_: RequestEntityTooLarge) -> tuple[Response, int]:
-        return jsonify({"error": f"upload larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"}), 413
+    def too_large(_: RequestEntityTooLarge) -> tuple[Response | str, int]:
+        message = f"upload larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+        if request.path.startswith("/api/"):
+            return jsonify({"error": message}), 413
+        return _page(f'<p class="error">{escape(message)}</p>'), 413
 
     return app
 

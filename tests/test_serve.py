@@ -83,6 +83,8 @@ def test_bad_requests_are_refused(server: tuple[str, Path]) -> None:
     assert empty.status_code == 400 and "no photo" in empty.json()["error"]
     big = requests.post(url + "api/match", files={"claim": ("big.jpg", b"\0" * (51 * 1024 * 1024))}, timeout=60)
     assert big.status_code == 413 and "larger than 50 MB" in big.json()["error"]
+    page = requests.post(url, files={"claim": ("big.jpg", b"\0" * (51 * 1024 * 1024))}, timeout=60)
+    assert page.status_code == 413 and '<p class="error">upload larger than 50 MB</p>' in page.text
     garbage = requests.post(url + "api/match", files={"claim": ("notes.jpg", b"not a picture")}, timeout=30)
     reply = garbage.json()
     assert garbage.status_code == 200 and reply["error"].startswith("notes.jpg: ") and reply["verdict"] == "none"
