@@ -58,7 +58,7 @@ from .media import (
 )
 from .media.capture import capture_date
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
-from .results import ClaimResult, Match, Verdict
+from .results import ClaimResult, Match, SkippedFile, Verdict
 from .shortlist.words import Vocabulary
 from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
 
@@ -80,7 +80,8 @@ def _url_name(url: str) -> str:
 def _with_details(path: str | os.PathLike[str] | ManifestEntry, shared: SourceDetails) -> tuple[str, SourceDetails]:
     """A file to add and what to store with it: a manifest row's own fields, else the ones shared by the batch."""
     if isinstance(path, ManifestEntry):
-        own = dataclasses.replace(shared, title=path.title, url=path.url, published=path.published, notes=path.notes)
+        own = dataclasses.replace(shared, title=path.title, url=path.url, published=path.published, notes=path.notes,
+                                  from_manifest=True)
         return path.path, own
     return os.fspath(path), shared
 
@@ -349,6 +350,9 @@ class Index:
                     slots.append(self._submit(file, details, policy, pool, digests, share, len(files) > 1))
                     position += 1
                 outcome = self._settle(slots[0], pool, tally)  # left in place: its progress counts while it is read
+                row = slots[0].details
+                if isinstance(outcome, SkippedFile) and row is not None and row.from_manifest:
+                    outcome = self._apply_manifest_row(outcome, row)
                 slots.popleft()
                 tally.finished(outcome)
                 yield outcome
@@ -367,7 +371,7 @@ class Index:
         whole and alone (``batch`` false) is read in this process: starting a worker
         would only add its start-up time.
         """
-        slot = Slot(file)
+        slot = Slot(file, details)
         try:
             slot.prepared = self._prepare(file, details, policy)
         except Exception as exc:
@@ -387,6 +391,23 @@ class Index:
             if segments is not None or batch:
                 slot.ticket = pool.submit(slot.prepared, segments)
         return slot
+
+    def _apply_manifest_row(self, skipped: SkippedFile, details: SourceDetails) -> SkippedFile:
+        """A file already indexed: its manifest row's non-empty values replace what is stored, when they differ.
+
+        The manifest is the record of the footage: a date corrected in it reaches the index
+        on the next ``index add --manifest`` (a CI job's), without indexing the file again.
+        """
+        stored = self.source(skipped.source_id)
+        given = {"title": details.title, "url": details.url, "published": details.published, "notes": details.notes}
+        changes = {field: value for field, value in given.items() if value and value != getattr(stored, field)}
+        if not changes:
+            return skipped
+        self.edit(skipped.source_id, **changes)
+        said = ", ".join(sorted(changes))
+        return dataclasses.replace(skipped, reason=f"already indexed; {said} updated from the manifest",
+                                   message=f"{skipped.path}: already indexed as #{skipped.source_id}; {said} updated "
+                                   "from the manifest")
 
     def _settle(self, slot: Slot, pool: WorkerPool | None, tally: _Tally | None = None) -> AddOutcome:
         """Wait for one file's fingerprints and write them: what adding it came to."""

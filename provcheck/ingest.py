@@ -210,6 +210,8 @@ class SourceDetails:
     notes: str | None
     fps: float
     replace: bool
+    #: a manifest row's: its non-empty values are also applied to the source when the file is already indexed
+    from_manifest: bool = False
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,7 @@ class Slot:
     """One file of a batch on its way through: prepared, being read by a worker, or already failed."""
 
     file: str
+    details: SourceDetails | None = None
     prepared: Prepared | None = None
     ticket: int | None = None
     outcome: AddOutcome | None = None

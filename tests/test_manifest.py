@@ -233,3 +233,21 @@ def test_index_list_has_a_header_and_url_and_date_columns(tmp_path: Path, stills
     # the columns line up: every title starts under the header's TITLE
     column = lines[0].index("TITLE")
     assert lines[1][column:].startswith("Agency photo") and lines[2][column:].startswith("photo_1.png")
+
+
+def test_a_corrected_manifest_row_reaches_a_file_already_indexed(tmp_path: Path, stills: list[Path]) -> None:
+    manifest = tmp_path / "media" / "sources.csv"
+    manifest.write_text("path,title,published\nphoto_0.png,Agency photo,2016-06-28\nphoto_1.png,,\n", encoding="utf-8")
+    index = tmp_path / "index.sqlite"
+    assert run("index", "add", "--manifest", manifest, "--index", index, "--jobs", "1")[0] == 0
+    manifest.write_text("path,title,published\nphoto_0.png,Agency photo,2016-06-27\nphoto_1.png,,\n", encoding="utf-8")
+    code, out, err = run("index", "add", "--manifest", manifest, "--index", index, "--jobs", "1", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["added"] == []
+    reasons = {Path(entry["path"]).name: entry["reason"] for entry in document["skipped"]}
+    assert reasons == {"photo_0.png": "already indexed; published updated from the manifest",
+                       "photo_1.png": "already indexed"}  # an empty cell changes nothing
+    sources = {Path(s["path"]).name: s for s in json.loads(run("index", "list", "--json", "--index", index)[1])["sources"]}
+    assert sources["photo_0.png"]["published"] == "2016-06-27" and sources["photo_1.png"]["title"] == "photo_1.png"
+    assert len(sources) == 2  # nothing indexed twice
