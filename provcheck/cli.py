@@ -128,8 +128,11 @@ def cli() -> None:
     \b
     Examples:
       provcheck index add strike.mp4 --title "Strike video" --url https://example.org/v/1 --published 2016-06-30
+      provcheck index add --manifest sources.csv
       provcheck match claimed.jpg
       provcheck match uploads/*.jpg --json --fail-on match
+      provcheck match claimed.jpg --claimed-date 2017-11-14 --evidence evidence/ --report report.html
+      provcheck serve
       provcheck demo
     """
 
@@ -142,6 +145,8 @@ def index() -> None:
     Examples:
       provcheck index add fallujah_strike.mp4 --title "Strike" --published 2016-06-30
       provcheck index add archive/ --index archive.sqlite
+      provcheck index add --manifest sources.csv
+      provcheck index edit 3 --published 2016-06-29
       provcheck index list --json
     """
 
