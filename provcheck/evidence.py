@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .errors import MediaError
 from .media import RGBArray, image_frame
 from .refine import decode_frame
-from .report import describe_derivation, format_timestamp
+from .report import describe_derivation, time_phrases
 from .results import ClaimResult, Match, Placement, Verdict
 
 #: Width of an evidence image, pixels.
@@ -154,13 +154,10 @@ def _caption(match: Match, result: ClaimResult) -> list[str]:
              + (f" (dated {result.claimed_date.date})" if result.claimed_date is not None else "")]
     lines.append(f"Source: {source.title}  [{source.kind} #{source.id}]")
     lines.append(f"Published {source.published or 'unknown (undated)'}   {source.url or '(no URL)'}")
-    if match.timestamp_s is not None:
-        where = f"At {format_timestamp(match.timestamp_s)}"
-        if match.frame is not None:
-            where += f" (frame {match.frame})"
-        if match.window_s is not None and match.window_s[1] > match.window_s[0]:
-            where += f", equally good {format_timestamp(match.window_s[0])}-{format_timestamp(match.window_s[1])}"
-        lines.append(where)
+    phrases = time_phrases(match)
+    if phrases is not None:
+        at, window = phrases
+        lines.append(f"At {at}" + (f", equally good {window}" if window else ""))
     lines.append(f"Derivation: {describe_derivation(match.derivation)}")
     return lines
 

@@ -17,9 +17,8 @@ from html import escape
 from PIL import Image
 
 from ._version import __version__
-from .dates import days_before
 from .evidence import draw
-from .report import describe_derivation, format_timestamp
+from .report import days_before_claim, describe_derivation, time_phrases
 from .results import ClaimResult, Match, Verdict
 
 #: JPEG quality of embedded evidence images (a PNG of a photo is several times larger).
@@ -102,17 +101,17 @@ def _match_row(rank: int, match: Match, result: ClaimResult) -> str:
     if source.url and source.url.startswith(("http://", "https://")):
         title = f'<a href="{escape(source.url, quote=True)}">{title}</a>'
     published = escape(source.published or "undated (cannot be ordered)")
-    if result.claimed_date is not None and source.published is not None:
-        days = days_before(source.published, result.claimed_date.date)
+    days = days_before_claim(match, result.claimed_date)
+    if days is not None:
         published += (f'<br><span class="after">{-days:g} days after the claim: unlikely origin</span>' if days < 0
                       else f"<br>{days:g} days before the claim")
     if match.earliest:
         published += "<br>earliest known source"
+    phrases = time_phrases(match)
     where = "still image"
-    if match.timestamp_s is not None:
-        where = f"{format_timestamp(match.timestamp_s)}" + (f" (frame {match.frame})" if match.frame is not None else "")
-        if match.window_s is not None and match.window_s[1] > match.window_s[0]:
-            where += f"<br>equally good {format_timestamp(match.window_s[0])}-{format_timestamp(match.window_s[1])}"
+    if phrases is not None:
+        at, window = phrases
+        where = at + (f"<br>equally good {window}" if window else "")
     evidence = match.evidence
     facts = [f"{evidence.inliers} inliers"] if evidence.inliers else []
     if evidence.pixel_agreement is not None:

@@ -23,9 +23,12 @@ JSON_SCHEMA_VERSION = 1
 OUTPUT_SCHEMA = Path(__file__).parent / "schemas" / "output.schema.json"
 
 
-def _head(index_location: str) -> dict[str, Any]:
-    """What every JSON document (and every ``--json-lines`` line) starts with."""
-    return {"schema": JSON_SCHEMA_VERSION, "provcheck": __version__, "index": index_location}
+def _head(index_location: str | None) -> dict[str, Any]:
+    """What every JSON document (and every ``--json-lines`` line) starts with; the error object has no index."""
+    head: dict[str, Any] = {"schema": JSON_SCHEMA_VERSION, "provcheck": __version__}
+    if index_location is not None:
+        head["index"] = index_location
+    return head
 
 
 def _dumped(document: dict[str, Any]) -> str:
@@ -34,8 +37,7 @@ def _dumped(document: dict[str, Any]) -> str:
 
 def error_json(message: str, exit_code: int) -> str:
     """The one object ``--json`` and ``--json-lines`` print when a command stops with an error."""
-    document = {"schema": JSON_SCHEMA_VERSION, "provcheck": __version__, "error": message, "exit_code": exit_code}
-    return json.dumps(document, ensure_ascii=False)
+    return json.dumps({**_head(None), "error": message, "exit_code": exit_code}, ensure_ascii=False)
 
 _TRIM_WORDS = {
     "border": "border trimmed",
@@ -100,7 +102,21 @@ def derivation_json(derivation: Derivation) -> dict[str, Any]:
     }
 
 
-def _days_before(match: Match, claimed: ClaimedDate | None) -> float | None:
+def time_phrases(match: Match) -> tuple[str, str | None] | None:
+    """Where in its video a match is, in words: the time (and frame), and the window of times as good, if any.
+
+    None for a still image. E.g. ``("00:00:08.92 (frame 223)", "00:00:08.88-00:00:09.00")``.
+    """
+    if match.timestamp_s is None:
+        return None
+    at = format_timestamp(match.timestamp_s) + (f" (frame {match.frame})" if match.frame is not None else "")
+    window = match.window_s
+    if window is None or window[1] <= window[0]:
+        return at, None
+    return at, f"{format_timestamp(window[0])}-{format_timestamp(window[1])}"
+
+
+def days_before_claim(match: Match, claimed: ClaimedDate | None) -> float | None:
     """Days from the source's publication to the claim (negative: after it); None when either is undated."""
     if claimed is None or match.source.published is None:
         return None
@@ -110,7 +126,7 @@ def _days_before(match: Match, claimed: ClaimedDate | None) -> float | None:
 def match_json(match: Match, claimed: ClaimedDate | None = None) -> dict[str, Any]:
     window = match.window_s
     evidence = match.evidence
-    days = _days_before(match, claimed)
+    days = days_before_claim(match, claimed)
     return {
         "source": source_json(match.source),
         "verdict": match.verdict.value,
@@ -208,7 +224,7 @@ def _dating_text(match: Match, claimed: ClaimedDate | None) -> str:
     """How the source's date stands to the claim's, in words (empty when there is nothing to say)."""
     if match.source.published is None:
         return "  (undated: cannot be ordered against other copies or the claim)"
-    days = _days_before(match, claimed)
+    days = days_before_claim(match, claimed)
     if days is None:
         return "  (earliest known source)" if match.earliest else ""
     earliest = ", earliest known source" if match.earliest else ""
@@ -220,14 +236,10 @@ def _dating_text(match: Match, claimed: ClaimedDate | None) -> str:
 def _match_text(rank: int, match: Match, claimed: ClaimedDate | None = None) -> list[str]:
     source = match.source
     lines = [f"  {rank}. {source.title}  [{source.kind} #{source.id}]"]
-    if match.timestamp_s is not None:
-        where = f"at {format_timestamp(match.timestamp_s)}"
-        if match.frame is not None:
-            where += f" (frame {match.frame})"
-        if match.window_s is not None and match.window_s[1] - match.window_s[0] > 0:
-            start, end = match.window_s
-            where += f", equally good {format_timestamp(start)}-{format_timestamp(end)}"
-        lines.append(f"     {where}")
+    phrases = time_phrases(match)
+    if phrases is not None:
+        at, window = phrases
+        lines.append(f"     at {at}" + (f", equally good {window}" if window else ""))
     dating = _dating_text(match, claimed)
     lines.append(f"     published {source.published or 'unknown'}  {source.url or '(no url)'}{dating}")
     distances = ", ".join(f"{name} {bits}" for name, bits in sorted(match.distance.items()))
