@@ -10,7 +10,6 @@ start without loading them; ``tests/test_cli.py`` checks it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import tempfile
@@ -669,8 +668,7 @@ def _as_given(result: ClaimResult, stdin_file: Path | None) -> ClaimResult:
     """The result named as the user named the claim: '-' for the picture read from standard input."""
     if stdin_file is None or result.query != str(stdin_file):
         return result
-    error = None if result.error is None else result.error.replace(str(stdin_file), "standard input")
-    return dataclasses.replace(result, query=STDIN_CLAIM, error=error)
+    return result.named(STDIN_CLAIM, said="standard input")
 
 
 def _write_evidence(result: ClaimResult, folder: Path, number: int, quiet: bool) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .dates import ClaimedDate
 from .store import SourceRecord
@@ -158,6 +158,14 @@ class ClaimResult:
     claimed_date: ClaimedDate | None = None
     #: SHA-256 of the claim file as read (a URL: of the download); None when it could not be read
     sha256: str | None = None
+
+    def named(self, query: str, said: str | None = None) -> ClaimResult:
+        """This result under the name the user gave a claim that was matched from a temporary copy.
+
+        The copy's path becomes ``query``, and ``said`` (default: ``query``) in the error message.
+        """
+        error = None if self.error is None else self.error.replace(self.query, said or query)
+        return replace(self, query=query, error=error)
 
     @classmethod
     def of(cls, query: str, matches: Sequence[Match], claimed_date: ClaimedDate | None = None,

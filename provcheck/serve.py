@@ -13,7 +13,6 @@ once and shared by the requests, behind a lock.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -83,8 +82,8 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
             return jsonify({"error": f"requests from {origin} are refused"}), 403
         return None
 
-    def checked() -> tuple[ClaimResult, Image.Image | None]:
-        """The claim of this request (an upload or a URL) matched, and its evidence image (when drawn)."""
+    def checked(with_evidence: bool) -> tuple[ClaimResult, Image.Image | None]:
+        """The claim of this request (an upload or a URL) matched, and its evidence image (for the page only)."""
         with _request_folder() as folder:
             upload = request.files.get("claim")
             address = (request.form.get("url") or "").strip()
@@ -100,11 +99,8 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
                 raise _BadRequest("no photo: upload one (field 'claim') or give its address (field 'url')")
             with lock:
                 result = current.get().check(path)
-                drawn = draw(result)
-            # the result is named as the user named the claim, not by the temporary file
-            error = None if result.error is None else result.error.replace(str(path), name)
-            shown = dataclasses.replace(result, query=name, error=error)
-            return shown, None if drawn is None else drawn[0].image
+                drawn = draw(result) if with_evidence else None
+            return result.named(name), None if drawn is None else drawn[0].image
 
     @app.get("/")
     def page() -> str:
@@ -113,7 +109,7 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
     @app.post("/")
     def check_page() -> tuple[str, int]:
         try:
-            result, evidence = checked()
+            result, evidence = checked(with_evidence=True)
         except (_BadRequest, ProvcheckError, OSError) as exc:
             return _page(f'<p class="error">{escape(_said(exc))}</p>'), _status(exc)
         return _page(claim_section(result, evidence)), 200
@@ -121,7 +117,7 @@ def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
     @app.post("/api/match")
     def check_api() -> tuple[Response, int]:
         try:
-            result, _ = checked()
+            result, _ = checked(with_evidence=False)  # the API returns no picture: none is drawn
         except (_BadRequest, ProvcheckError, OSError) as exc:
             return jsonify({"error": _said(exc)}), _status(exc)
         return jsonify(claim_json(result)), 200
