@@ -14,7 +14,7 @@ import dataclasses
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -60,7 +60,8 @@ from .media.capture import capture_date
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
 from .results import ClaimResult, Match, SkippedFile, Verdict
 from .shortlist.words import Vocabulary
-from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord, SQLiteStore
+from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord
+from .store.locations import is_database_url, open_store, shown_location
 
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
 CLAIM_MAX_SIDE = 4096
@@ -150,20 +151,25 @@ class _Tally:
 
 
 class Index:
-    """A provcheck index of known sources, stored in one SQLite file.
+    """A provcheck index of known sources: one SQLite file, or a PostgreSQL database.
 
-    The file is created by the first :meth:`add`; reading an index that does not
+    The index is created by the first :meth:`add`; reading an index that does not
     exist raises :class:`~provcheck.errors.IndexStoreError`.
 
     Args:
-        path: the index file; default :func:`default_index_path`.
-        store: a storage backend to use instead of SQLite at ``path``.
+        path: the index file, or a ``postgresql://user@host/db`` URL; default
+            :func:`default_index_path`.
+        store: a storage backend to use instead of the one at ``path``.
         settings: the matcher's thresholds (default: the measured ones).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, store: IndexStore | None = None,
                  settings: MatchSettings | None = None) -> None:
-        self.path = Path(path) if path is not None else default_index_path()
+        given: str | os.PathLike[str] = path if path is not None else default_index_path()
+        #: Where the index is, as given: a file path or a database URL (password included; see :attr:`location`).
+        self.address = str(given) if is_database_url(given) else str(Path(given))
+        #: The SQLite file (None for a database).
+        self.path: Path | None = None if is_database_url(given) else Path(given)
         self._store: IndexStore | None = store
         self._given_store = store is not None
         self._settings = settings or MatchSettings()
@@ -176,8 +182,17 @@ class Index:
 
     def _open(self, create: bool = False) -> IndexStore:
         if self._store is None:
-            self._store = SQLiteStore(self.path, create=create)
+            self._store = open_store(self.address, create=create)
         return self._store
+
+    @property
+    def location(self) -> str:
+        """Where the index is, as messages and JSON name it (a database URL without its password)."""
+        return self._store.location if self._store is not None else shown_location(self.address)
+
+    def change_stamp(self) -> Hashable:
+        """A value that changes whenever any process adds, edits or removes a source (a page reopens on it)."""
+        return self._open().change_stamp()
 
     def __enter__(self) -> Index:
         return self
@@ -440,7 +455,7 @@ class Index:
         """Download a URL (into the downloads folder beside the index), sniff and hash the file, refuse a duplicate."""
         if is_url(file) and not Path(file).exists():
             parse_published(details.published)  # refuse a bad date before downloading
-            downloads = self.path.parent / DOWNLOADS_FOLDER
+            downloads = (self.path.parent if self.path is not None else default_index_path().parent) / DOWNLOADS_FOLDER
             downloads.mkdir(parents=True, exist_ok=True)
             fetched = fetch(file, downloads, policy)
             named = dataclasses.replace(details, title=details.title or _url_name(file), url=details.url or file)
@@ -691,7 +706,7 @@ class Index:
             yield from (_dated(result, claimed_date) for result in results)
             return
         self._open()  # a missing or damaged index is said here, once, not by every worker
-        with ClaimWorkers(_open_checker, self.path, self._settings, min(jobs, len(images))) as pool:
+        with ClaimWorkers(_open_checker, self.address, self._settings, min(jobs, len(images))) as pool:
             yield from (_dated(result, claimed_date) for result in pool.check(images, top, policy))
 
 

@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 from .fetch import FetchPolicy
 from .match import MatchSettings
@@ -60,13 +59,13 @@ def died_result(image: str) -> ClaimResult:
 
 
 class ClaimWorkers:
-    """A pool of worker processes matching claims against one index file."""
+    """A pool of worker processes matching claims against one index (a file path or a database URL)."""
 
-    def __init__(self, opener: CheckerOpener, index_path: Path, settings: MatchSettings, workers: int) -> None:
+    def __init__(self, opener: CheckerOpener, index_path: str, settings: MatchSettings, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}.")
         self._opener = opener
-        self._index_path = str(index_path)
+        self._index_path = index_path
         self._settings = settings
         self.workers = workers
         # spawn: workers inherit none of this process's threads, locks or open index, on every OS

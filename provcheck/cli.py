@@ -108,7 +108,7 @@ def _exit_with_error(message: str, code: int, argv: Sequence[str]) -> NoReturn:
     sys.exit(code)
 
 
-def _index(path: Path | None) -> Index:
+def _index(path: str | None) -> Index:
     from .api import Index
 
     return Index(path if path is not None else default_index_path())
@@ -179,7 +179,7 @@ def index_add(
     replace: bool,
     jobs: int | None,
     allow_private: bool,
-    index_path: Path | None,
+    index_path: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -235,7 +235,7 @@ def index_add(
             fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
         )
     if as_json:
-        click.echo(report.add_json(outcomes, str(store.path)))
+        click.echo(report.add_json(outcomes, store.location))
     if many and not quiet:
         click.echo(f"provcheck: {report.add_summary(outcomes)}", err=True)
     if any(isinstance(outcome, FailedFile) for outcome in outcomes):
@@ -324,7 +324,7 @@ def _add_files(
 @index_option
 @output_options
 @traceback_option
-def index_list(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+def index_list(index_path: str | None, as_json: bool, quiet: bool) -> None:
     """List the indexed sources.
 
     \b
@@ -336,14 +336,14 @@ def index_list(index_path: Path | None, as_json: bool, quiet: bool) -> None:
 
     with _index(index_path) as store:
         sources = store.sources()
-        click.echo(report.sources_json(sources, str(store.path)) if as_json else report.sources_text(sources))
+        click.echo(report.sources_json(sources, store.location) if as_json else report.sources_text(sources))
 
 
 @index.command("info", context_settings=CONTEXT_SETTINGS)
 @index_option
 @output_options
 @traceback_option
-def index_info(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+def index_info(index_path: str | None, as_json: bool, quiet: bool) -> None:
     """Show where the index is, its schema, hashers and counts.
 
     \b
@@ -362,7 +362,7 @@ def index_info(index_path: Path | None, as_json: bool, quiet: bool) -> None:
 @index_option
 @output_options
 @traceback_option
-def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+def index_check(index_path: str | None, as_json: bool, quiet: bool) -> None:
     """Verify the index: SQLite integrity, schema, row counts, every fingerprint owned by a source.
 
     Exits 0 when the index is sound and 3 when a problem is found.
@@ -385,7 +385,7 @@ def index_check(index_path: Path | None, as_json: bool, quiet: bool) -> None:
 @index_option
 @output_options
 @traceback_option
-def index_train(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+def index_train(index_path: str | None, as_json: bool, quiet: bool) -> None:
     """Train the crop-proof shortlist's visual words on the index as it is, and re-quantise every frame.
 
     `index add` trains by itself once an index holds a few frames and again as it
@@ -401,7 +401,7 @@ def index_train(index_path: Path | None, as_json: bool, quiet: bool) -> None:
 
     with _index(index_path) as store:
         vocabulary = store.train_shortlist()
-        location = str(store.path)
+        location = store.location
     words, trained = vocabulary.size, vocabulary.training_descriptors
     click.echo(report.trained_json(words, trained, location) if as_json else report.trained_text(words, trained))
 
@@ -410,7 +410,7 @@ def index_train(index_path: Path | None, as_json: bool, quiet: bool) -> None:
 @index_option
 @output_options
 @traceback_option
-def index_compact(index_path: Path | None, as_json: bool, quiet: bool) -> None:
+def index_compact(index_path: str | None, as_json: bool, quiet: bool) -> None:
     """Store every descriptor as 16 bytes of codes instead of 128, then rewrite the file smaller.
 
     For a large archive: the index shrinks ~3x (descriptors are most of it), and every
@@ -442,7 +442,7 @@ def index_compact(index_path: Path | None, as_json: bool, quiet: bool) -> None:
                 drawn.update(done - drawn.pos)
 
         frames, before, after = store.compact(update)
-        location = str(store.path)
+        location = store.location
     click.echo(report.compacted_json(frames, before, after, location) if as_json
                else report.compacted_text(frames, before, after))
 
@@ -452,7 +452,7 @@ def index_compact(index_path: Path | None, as_json: bool, quiet: bool) -> None:
 @index_option
 @output_options
 @traceback_option
-def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: bool) -> None:
+def index_remove(source_id: int, index_path: str | None, as_json: bool, quiet: bool) -> None:
     """Remove a source and all its frames from the index.
 
     \b
@@ -464,7 +464,7 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
 
     with _index(index_path) as store:
         record = store.remove(source_id)
-        click.echo(report.removed_json(record, str(store.path)) if as_json else report.removed_text(record))
+        click.echo(report.removed_json(record, store.location) if as_json else report.removed_text(record))
 
 
 @index.command("edit", context_settings=CONTEXT_SETTINGS)
@@ -478,7 +478,7 @@ def index_remove(source_id: int, index_path: Path | None, as_json: bool, quiet: 
 @traceback_option
 def index_edit(
     source_id: int, title: str | None, url: str | None, published: str | None, notes: str | None,
-    index_path: Path | None, as_json: bool, quiet: bool,
+    index_path: str | None, as_json: bool, quiet: bool,
 ) -> None:
     """Change a source's title, URL, publication date or notes, without indexing it again.
 
@@ -496,7 +496,7 @@ def index_edit(
             record = store.edit(source_id, title=title, url=url, published=published, notes=notes)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
-        click.echo(report.edited_json(record, str(store.path)) if as_json else report.sources_text([record]))
+        click.echo(report.edited_json(record, store.location) if as_json else report.sources_text([record]))
 
 
 def _stderr_is_terminal() -> bool:
@@ -568,7 +568,7 @@ def match_command(
     report_file: Path | None,
     claimed_date: str | None,
     allow_private: bool,
-    index_path: Path | None,
+    index_path: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -615,7 +615,7 @@ def match_command(
     with _index(index_path) as store, ExitStack() as stack:
         stdin_file = _stdin_claim(stack) if STDIN_CLAIM in claims else None
         claims = [str(stdin_file) if claim == STDIN_CLAIM and stdin_file else claim for claim in claims]
-        location = str(store.path)
+        location = store.location
         workers = (os.cpu_count() or 1) if jobs is None else jobs
         _warn_if_frames_lack_features(store, len(claims), workers, quiet)
         bar = len(claims) > 1 and not quiet and _stderr_is_terminal()
@@ -715,7 +715,7 @@ def _write_report(results: Sequence[ClaimResult], location: str, path: Path,
 @allow_private_option
 @index_option
 @traceback_option
-def serve(host: str, port: int, allow_private: bool, index_path: Path | None) -> None:
+def serve(host: str, port: int, allow_private: bool, index_path: str | None) -> None:
     """Serve a local web page: drop a photo, see its verdict, evidence image and sources with dates.
 
     POST /api/match (a multipart upload in the field 'claim', or a form field 'url')

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -24,14 +23,18 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 def index_option(func: F) -> F:
-    """``--index PATH``, defaulting to $PROVCHECK_INDEX, then the user data dir."""
+    """``--index PATH|URL``, defaulting to $PROVCHECK_INDEX, then the user data dir.
+
+    A string, not a click path: a ``postgresql://`` URL must reach the store as typed.
+    """
     return click.option(
         "--index",
         "index_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE|URL",
         envvar="PROVCHECK_INDEX",
         default=None,
-        help="Index file. Default: $PROVCHECK_INDEX, else the user data dir "
+        help="Index: a SQLite file, or a postgresql://user@host/db URL. Default: $PROVCHECK_INDEX, else the"
+        " user data dir "
         f"({default_index_path() if not os.environ.get('PROVCHECK_INDEX') else '$PROVCHECK_INDEX'}).",
     )(func)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from html import escape
 from pathlib import Path
@@ -34,7 +34,6 @@ from .fetch import FetchPolicy, fetch, is_url
 from .html_report import STYLE, claim_section
 from .report import claim_json
 from .results import ClaimResult
-from .shortlist.ondisk import word_file_path
 
 #: Largest upload accepted, bytes (a claim is a photo; more is refused with 413 before it is stored).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -58,7 +57,7 @@ drop.addEventListener("drop", event => {
 _PAGE_STYLE = ".drop { border: 2px dashed #888; padding: 2em; margin: 1em 0; } .drop.over { background: #eef; }"
 
 
-def create_app(index_path: Path, fetch_policy: FetchPolicy | None = None,
+def create_app(index_path: str | Path, fetch_policy: FetchPolicy | None = None,
                trusted_hosts: Sequence[str] | None = None) -> Flask:
     """The web application over the index at ``index_path`` (opened now: a missing index fails here).
 
@@ -163,31 +162,19 @@ class _CurrentIndex:
     source's old date, or a source removed since.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: str | Path) -> None:
+        self.location = location
         self._index: Index | None = None
-        self._stamp: tuple[tuple[int, int] | None, ...] = ()
+        self._stamp: Hashable = None
 
     def get(self) -> Index:
-        stamp = self._files_stamp()
-        if self._index is None or stamp != self._stamp:
-            if self._index is not None:
-                self._index.close()
-            self._index = Index(self.path)
-            self._stamp = stamp
+        if self._index is not None and self._index.change_stamp() == self._stamp:
+            return self._index
+        if self._index is not None:
+            self._index.close()
+        self._index = Index(self.location)
+        self._stamp = self._index.change_stamp()  # before the matcher loads: a later change reopens it
         return self._index
-
-    def _files_stamp(self) -> tuple[tuple[int, int] | None, ...]:
-        """Modification time and size of the index file, its write-ahead log and its word file."""
-        files = (self.path, self.path.with_name(self.path.name + "-wal"), word_file_path(self.path))
-        stamps: list[tuple[int, int] | None] = []
-        for file in files:
-            try:
-                status = file.stat()
-                stamps.append((status.st_mtime_ns, status.st_size))
-            except OSError:
-                stamps.append(None)
-        return tuple(stamps)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import NDArray
 
-from .ondisk import WordFile
+from .ondisk import WordLists
 from .words import Postings, Vocabulary
 
 #: Signatures differing in more bits than this do not match (of 64; measured in
@@ -36,12 +36,12 @@ class InvertedFile:
         postings: postings held in memory (all of them, or those newer than the word file).
         frame_ids: the frame id of each row (rows are what votes are counted in); postings
             of other frames (removed since) are ignored.
-        word_file: the bulk of the postings, sorted by word on disk; a frame that also has
+        word_file: the bulk of the postings, sorted by word (a file, or a database's table); a frame that also has
             postings in memory is read only from memory (its postings were rewritten).
     """
 
     def __init__(self, vocabulary: Vocabulary, postings: Iterable[Postings], frame_ids: NDArray[np.int64],
-                 word_file: WordFile | None = None) -> None:
+                 word_file: WordLists | None = None) -> None:
         self.vocabulary = vocabulary
         self.frame_count = int(frame_ids.shape[0])
         self._row_of_id = np.full(int(frame_ids.max()) + 2 if frame_ids.size else 1, -1, np.int64)
@@ -108,8 +108,8 @@ class InvertedFile:
         """
         assert self._word_file is not None
         queries, id_parts, distances = [], [], []
-        for query, (word, signature) in enumerate(zip(words.tolist(), signatures, strict=True)):
-            ids, stored = self._word_file.read(word)
+        lists = self._word_file.read_lists(words.tolist())
+        for query, ((ids, stored), signature) in enumerate(zip(lists, signatures, strict=True)):
             distance = np.bitwise_count(stored ^ signature)
             near = np.flatnonzero(distance <= HAMMING_MAX)
             queries.append(np.full(near.shape[0], query, np.int64))

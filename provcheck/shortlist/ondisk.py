@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -201,7 +201,7 @@ def _place(batch: PostingArrays, cursor: NDArray[np.int64], ids: NDArray[np.uint
     cursor[unique] += counts
 
 
-def kept_postings(word_file: WordFile, keep: NDArray[np.bool_]) -> Iterator[PostingArrays]:
+def kept_postings(word_file: WordLists, keep: NDArray[np.bool_]) -> Iterator[PostingArrays]:
     """The postings of ``word_file`` whose frame id is marked in ``keep`` (indexed by frame id), word by word."""
     for first, last in word_file.word_ranges():
         ids, signatures = word_file.read_words(first, last)
@@ -211,6 +211,46 @@ def kept_postings(word_file: WordFile, keep: NDArray[np.bool_]) -> Iterator[Post
         inside = frame_ids < keep.shape[0]
         wanted[inside] = keep[frame_ids[inside]]
         yield words[wanted], frame_ids[wanted], signatures[wanted]
+
+
+def word_ranges(offsets: NDArray[np.int64]) -> Iterator[tuple[int, int]]:
+    """Consecutive ranges of words (first, last + 1) holding about :data:`PLACE_BATCH` postings each."""
+    words = offsets.shape[0] - 1
+    first = 0
+    while first < words:
+        last = int(np.searchsorted(offsets, offsets[first] + PLACE_BATCH, side="right")) - 1
+        last = min(max(last, first + 1), words)
+        yield first, last
+        first = last
+
+
+def frame_counts(offsets: NDArray[np.int64], word_ids: Callable[[int, int], NDArray[np.uint32]],
+                 size: int) -> NDArray[np.int64]:
+    """Postings per frame id below ``size`` (ids at or above it are counted in the last slot), reading every list;
+    ``word_ids(first, last)`` reads the frame ids of the lists of words ``first`` to ``last - 1``."""
+    counts = np.zeros(size + 1, np.int64)
+    for first, last in word_ranges(offsets):
+        ids = word_ids(first, last)
+        counts += np.bincount(np.minimum(ids.astype(np.int64), size), minlength=size + 1)
+    return counts
+
+
+class WordLists(Protocol):
+    """Postings sorted by word, read list by list: a word file, or the word-lists table of a database index."""
+
+    header: WordFileHeader
+    #: Where each word's list starts (a row per word, and the total last).
+    offsets: NDArray[np.int64]
+
+    def read_lists(self, words: Sequence[int]) -> Iterator[tuple[NDArray[np.uint32], NDArray[np.uint64]]]:
+        """The frame ids and signatures of each word's list, in the order asked, read as they are consumed."""
+        ...
+
+    def read_words(self, first: int, last: int) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]: ...
+
+    def word_ranges(self) -> Iterator[tuple[int, int]]: ...
+
+    def close(self) -> None: ...
 
 
 class WordFile:
@@ -251,6 +291,10 @@ class WordFile:
         """The frame ids and signatures of one word's list."""
         return self.read_words(word, word + 1)
 
+    def read_lists(self, words: Sequence[int]) -> Iterator[tuple[NDArray[np.uint32], NDArray[np.uint64]]]:
+        """The frame ids and signatures of each word's list, in the order asked, read as they are consumed."""
+        return (self.read(word) for word in words)
+
     def read_words(self, first: int, last: int) -> tuple[NDArray[np.uint32], NDArray[np.uint64]]:
         """The frame ids and signatures of the lists of words ``first`` to ``last - 1``, one after another."""
         start, end = int(self.offsets[first]), int(self.offsets[last])
@@ -258,20 +302,12 @@ class WordFile:
 
     def word_ranges(self) -> Iterator[tuple[int, int]]:
         """Consecutive ranges of words (first, last + 1) holding about :data:`PLACE_BATCH` postings each."""
-        first = 0
-        while first < self.header.words:
-            last = int(np.searchsorted(self.offsets, self.offsets[first] + PLACE_BATCH, side="right")) - 1
-            last = min(max(last, first + 1), self.header.words)
-            yield first, last
-            first = last
+        return word_ranges(self.offsets)
 
     def frame_counts(self, size: int) -> NDArray[np.int64]:
         """Postings per frame id below ``size`` (ids at or above it are counted in the last slot), reading it all."""
-        counts = np.zeros(size + 1, np.int64)
-        for first, last in self.word_ranges():
-            ids = self._read_ids(int(self.offsets[first]), int(self.offsets[last]))
-            counts += np.bincount(np.minimum(ids.astype(np.int64), size), minlength=size + 1)
-        return counts
+        return frame_counts(self.offsets, lambda first, last: self._read_ids(int(self.offsets[first]),
+                                                                              int(self.offsets[last])), size)
 
     def _read_ids(self, start: int, end: int) -> NDArray[np.uint32]:
         return self._read(self._ids_start, start, end, "<u4")

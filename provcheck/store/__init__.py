@@ -4,6 +4,7 @@
 :mod:`.sqlite` is the embedded default backend.
 """
 
+from .compat import APPLICATION_ID
 from .records import (
     EDITABLE_FIELDS,
     FeatureCoverage,
@@ -18,7 +19,7 @@ from .records import (
     SourceRecord,
     StoredFeatures,
 )
-from .sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS, SCHEMA_VERSION, SQLiteStore
+from .sqlite import BUSY_TIMEOUT_MS, SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
     "APPLICATION_ID", "BUSY_TIMEOUT_MS", "EDITABLE_FIELDS", "SCHEMA_VERSION", "FeatureCoverage", "FrameHashes",

@@ -12,6 +12,8 @@ stored as codes. Readers get ``uint8`` descriptors either way (codes are decoded
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,7 +58,7 @@ class CodecCache:
         return self._codec
 
 
-def decode_features(row: sqlite3.Row, codec: DescriptorCodec | None) -> tuple[LocalFeatures, NDArray[np.bool_]]:
+def decode_features(row: Sequence[Any], codec: DescriptorCodec | None) -> tuple[LocalFeatures, NDArray[np.bool_]]:
     """Features and static flags of a row of :data:`FEATURE_COLUMNS` (codes decoded with ``codec``)."""
     count, encoding = int(row[3]), int(row[7])
     blob = bytes(row[5])

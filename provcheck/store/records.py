@@ -7,7 +7,7 @@ without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..codec import DescriptorCodec
-from ..features import LocalFeatures
-from ..shortlist.ondisk import WordFile, WordFileHeader
+from ..features import DESCRIPTOR_BYTES, LocalFeatures
+from ..shortlist.ondisk import WordFileHeader, WordLists
 from ..shortlist.words import Postings, Vocabulary
 
 
@@ -149,6 +149,23 @@ class IndexStats:
     compact_frames: int = 0
 
 
+def sample_descriptors(store: IndexStore, limit: int, seed: int = 0) -> NDArray[np.uint8]:
+    """Up to ``limit`` voting descriptors from frames drawn at random (a vocabulary's training set)."""
+    ids = store.featured_frame_ids()
+    order = np.random.default_rng(seed).permutation(ids.shape[0])
+    chunks: list[NDArray[np.uint8]] = []
+    total = 0
+    for start in range(0, order.shape[0], 500):
+        batch = store.features_of(ids[order[start:start + 500]].tolist())
+        for stored in batch.values():
+            chunks.append(stored.features.descriptors[~stored.static])
+            total += chunks[-1].shape[0]
+        if total >= limit:
+            break
+    sample = np.concatenate(chunks) if chunks else np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+    return sample[:limit]
+
+
 #: Metadata of a source that can be edited after indexing (its fingerprints are not touched).
 EDITABLE_FIELDS = ("title", "url", "published", "notes")
 
@@ -204,13 +221,15 @@ class IndexStore(Protocol):
 
     def unsealed_postings(self) -> int: ...
 
-    def word_file(self) -> WordFile | None: ...
+    def word_file(self) -> WordLists | None: ...
 
-    def shortlist_postings(self) -> tuple[Vocabulary | None, WordFile | None, list[Postings]]: ...
+    def shortlist_postings(self) -> tuple[Vocabulary | None, WordLists | None, list[Postings]]: ...
 
     def write_word_file(self) -> WordFileHeader | None: ...
 
     def check(self) -> IntegrityReport: ...
+
+    def change_stamp(self) -> Hashable: ...
 
     def stats(self) -> IndexStats: ...
 

@@ -11,9 +11,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from numpy.typing import NDArray
 
 from ..codec import DescriptorCodec
 from ..errors import DuplicateSourceError, IndexMismatchError, IndexStoreError, SourceNotFoundError
-from ..features import DESCRIPTOR_BYTES, LocalFeatures, extractor_signature, readable_signature
+from ..features import LocalFeatures, extractor_signature
 from ..hashing import HASHERS, hasher_signature
 from ..shortlist.ondisk import (
     WordFile,
@@ -36,6 +35,7 @@ from ..shortlist.ondisk import (
 )
 from ..shortlist.words import Postings, Vocabulary
 from . import feature_rows, shortlist_tables
+from .compat import APPLICATION_ID, initial_meta, now_iso, refuse_incompatible
 from .records import (
     EDITABLE_FIELDS,
     FeatureCoverage,
@@ -48,10 +48,10 @@ from .records import (
     NewSource,
     SourceRecord,
     StoredFeatures,
+    sample_descriptors,
 )
 
 SCHEMA_VERSION = 5
-APPLICATION_ID = "provcheck"
 #: How long a writer waits for another process's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 60_000
 
@@ -127,10 +127,6 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _source_from_row(row: sqlite3.Row) -> SourceRecord:
@@ -242,18 +238,7 @@ class SQLiteStore:
                 f"{self.path}: index schema {version} is newer than this provcheck understands "
                 f"({SCHEMA_VERSION}); upgrade provcheck"
             )
-        stored_hashers = json.loads(meta.get("hashers", "{}"))
-        if stored_hashers != hasher_signature():
-            raise IndexMismatchError(
-                f"{self.path}: index was built with hashers {stored_hashers}, this provcheck uses "
-                f"{hasher_signature()}; re-index the sources into a new index"
-            )
-        stored_features = json.loads(meta.get("features", "null"))
-        if not readable_signature(stored_features):
-            raise IndexMismatchError(
-                f"{self.path}: index was built with local features {stored_features}, this provcheck uses "
-                f"{extractor_signature()}; re-index the sources into a new index"
-            )
+        refuse_incompatible(str(self.path), meta)
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
 
@@ -292,16 +277,7 @@ class SQLiteStore:
                 return
             _create_tables(conn, _SCHEMA + _SCHEMA_FEATURES + shortlist_tables.SCHEMA_SHORTLIST
                            + feature_rows.SCHEMA_CODEC)
-            conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("application", APPLICATION_ID),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("hashers", json.dumps(hasher_signature(), sort_keys=True)),
-                    ("features", json.dumps(extractor_signature(), sort_keys=True)),
-                    ("created_at", _now_iso()),
-                ],
-            )
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", initial_meta(SCHEMA_VERSION))
 
     def _meta(self) -> dict[str, str]:
         return {str(row[0]): str(row[1]) for row in self._conn.execute("SELECT key, value FROM meta")}
@@ -348,7 +324,7 @@ class SQLiteStore:
                 existing = conn.execute("SELECT id, title FROM sources WHERE sha256 = ?", (source.sha256,)).fetchone()
                 values = (
                     source.kind, source.title, source.url, source.published, source.notes, source.path,
-                    source.sha256, source.duration_s, source.width, source.height, len(frames), _now_iso(),
+                    source.sha256, source.duration_s, source.width, source.height, len(frames), now_iso(),
                 )
                 if existing is not None:
                     if not replace:
@@ -567,19 +543,7 @@ class SQLiteStore:
 
     def descriptor_sample(self, limit: int, seed: int = 0) -> NDArray[np.uint8]:
         """Up to ``limit`` voting descriptors from frames drawn at random (a vocabulary's training set)."""
-        ids = self.featured_frame_ids()
-        order = np.random.default_rng(seed).permutation(ids.shape[0])
-        chunks: list[NDArray[np.uint8]] = []
-        total = 0
-        for start in range(0, order.shape[0], 500):
-            batch = self.features_of(ids[order[start:start + 500]].tolist())
-            for stored in batch.values():
-                chunks.append(shortlist_tables.usable(stored.features, stored.static))
-                total += chunks[-1].shape[0]
-            if total >= limit:
-                break
-        sample = np.concatenate(chunks) if chunks else np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
-        return sample[:limit]
+        return sample_descriptors(self, limit, seed)
 
     def _decoded(self, row: sqlite3.Row) -> tuple[LocalFeatures, NDArray[np.bool_]]:
         """A features row read; the codec is looked up only for a row stored as codes (a raw index has none)."""
@@ -607,7 +571,7 @@ class SQLiteStore:
         try:
             while True:
                 with self._transaction() as conn:
-                    batch = feature_rows.encode_batch(conn, codec, _now_iso())
+                    batch = feature_rows.encode_batch(conn, codec, now_iso())
                 if batch == 0:
                     return encoded
                 encoded += batch
@@ -635,7 +599,7 @@ class SQLiteStore:
         """Store a vocabulary and re-quantise every stored frame with it, in one transaction."""
         try:
             with self._transaction() as conn:
-                shortlist_tables.install(conn, vocabulary, _now_iso(), self.descriptor_codec())
+                shortlist_tables.install(conn, vocabulary, now_iso(), self.descriptor_codec())
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{self.path}: cannot write to the index ({exc})") from exc
 
@@ -753,6 +717,18 @@ class SQLiteStore:
             self._conn.execute("COMMIT")
             if base is not None:
                 base.close()
+
+    def change_stamp(self) -> Hashable:
+        """Modification time and size of the index file, its write-ahead log and its word file: any add,
+        edit or remove by any process changes one of them."""
+        stamps: list[tuple[int, int] | None] = []
+        for file in (self.path, Path(f"{self.path}-wal"), word_file_path(self.path)):
+            try:
+                status = file.stat()
+                stamps.append((status.st_mtime_ns, status.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
 
     def stats(self) -> IndexStats:
         counts = self._query_one(

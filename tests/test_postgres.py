@@ -1,0 +1,302 @@
+"""The PostgreSQL backend against a real server: the same answers as SQLite, concurrent writers, crashes.
+
+The server is the one `.ci/run` starts (``bash .ci/postgres start`` prints the variable to
+export): ``PROVCHECK_TEST_POSTGRESQL=postgresql://user@127.0.0.1:port/db``. Each test gets
+a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import encode_clip, pan_frames, valid_document
+
+from provcheck import Index
+from provcheck.errors import ExitCode, IndexMismatchError, IndexStoreError
+from provcheck.store import mih
+from provcheck.store.locations import open_store, shown_location
+
+psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL backend needs psycopg (pip install '.[test]')")
+
+SERVER = os.environ.get("PROVCHECK_TEST_POSTGRESQL")
+pytestmark = pytest.mark.skipif(
+    not SERVER, reason="no PostgreSQL server configured: `eval \"$(bash .ci/postgres start)\"` sets"
+                       " PROVCHECK_TEST_POSTGRESQL (CI always does)")
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _database_url(name: str) -> str:
+    assert SERVER is not None
+    base, _, _ = SERVER.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh, empty database on the test server."""
+    assert SERVER is not None
+    name = f"provcheck_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield _database_url(name)
+    finally:
+        with psycopg.connect(SERVER, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "provcheck", *args], capture_output=True, text=True, input=stdin,
+                          timeout=600)
+
+
+def _without_location(document: Any) -> Any:
+    """A JSON document less what differs by backend or run: where the index is, when sources were added, timings."""
+    if isinstance(document, dict):
+        return {key: _without_location(value) for key, value in document.items()
+                if key not in ("index", "elapsed_s", "added_at")}
+    if isinstance(document, list):
+        return [_without_location(value) for value in document]
+    return document
+
+
+@pytest.fixture(scope="module")
+def quick_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[Path]]:
+    """The accuracy bench's quick corpus (generated from its seed): indexed sources and the 27 claims."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import accuracy
+    finally:
+        sys.path.remove(str(BENCH))
+    root = tmp_path_factory.mktemp("quick")
+    settings = accuracy.QUICK
+    sources = accuracy.generate_sources(root / "sources", 2024, settings)
+    claims = accuracy.make_claims(sources, root / "claims", 2024, settings, settings.positives_per_row,
+                                  settings.negatives_per_row)
+    return [source.path for source in sources if source.indexed], sorted(claim.path for claim in claims)
+
+
+def test_same_json_from_sqlite_and_postgresql(pg_url: str, quick_corpus: tuple[list[Path], list[Path]],
+                                              tmp_path: Path) -> None:
+    """The bench's quick corpus through both backends: the same sources, the same answers to every claim."""
+    sources, claims = quick_corpus
+    sqlite = str(tmp_path / "index.sqlite")
+    outputs: dict[str, dict[str, Any]] = {}
+    for name, index in (("sqlite", sqlite), ("postgresql", pg_url)):
+        added = _cli("index", "add", *map(str, sources), "--index", index, "--jobs", "2", "--json", "-q")
+        assert added.returncode == 0, added.stderr
+        listed = _cli("index", "list", "--index", index, "--json")
+        matched = _cli("match", *map(str, claims), "--index", index, "--json", "-q")
+        assert matched.returncode == 0, matched.stderr
+        outputs[name] = {"added": _without_location(valid_document(added.stdout)),
+                         "list": _without_location(valid_document(listed.stdout)),
+                         "match": _without_location(valid_document(matched.stdout))}
+    assert outputs["postgresql"]["list"] == outputs["sqlite"]["list"]
+    assert [r["title"] for r in outputs["postgresql"]["added"]["added"]] == [
+        r["title"] for r in outputs["sqlite"]["added"]["added"]]
+    assert outputs["postgresql"]["match"] == outputs["sqlite"]["match"]
+    found = [result for result in outputs["sqlite"]["match"]["results"] if result["matches"]]
+    assert len(found) >= 15, "the corpus's derived claims should mostly be found (else the comparison says little)"
+    info = valid_document(_cli("index", "info", "--index", pg_url, "--json").stdout)
+    assert info["shortlist"]["words"] > 0, "the quick corpus is large enough to train the shortlist on PostgreSQL too"
+    checked = _cli("index", "check", "--index", pg_url, "--json")
+    assert checked.returncode == 0 and valid_document(checked.stdout)["ok"] is True
+
+
+def test_compacted_and_sealed_postgresql_answers_as_sqlite(pg_url: str,
+                                                            quick_corpus: tuple[list[Path], list[Path]],
+                                                            tmp_path: Path) -> None:
+    """`index compact` (descriptors as codes, postings sealed into the word lists), adds after it (postings
+    both in the lists and in rows), a removal and a rewrite of the lists: after each, both backends give
+    the same answers, and the index checks clean."""
+    sources, claims = quick_corpus
+    answers: dict[str, list[Any]] = {}
+    for index in (str(tmp_path / "index.sqlite"), pg_url):
+        seen = answers.setdefault(index, [])
+        assert _cli("index", "add", *map(str, sources[:6]), "--index", index, "-q").returncode == 0
+        compacted = _cli("index", "compact", "--index", index, "--json", "-q")
+        assert compacted.returncode == 0, compacted.stderr
+        info = valid_document(_cli("index", "info", "--index", index, "--json").stdout)
+        assert info["compact_frames"] == info["frames_with_features"] > 0
+        assert info["shortlist"]["word_file_postings"] == info["shortlist"]["postings"] > 0
+        assert _cli("index", "add", *map(str, sources[6:10]), "--index", index, "-q").returncode == 0
+        info = valid_document(_cli("index", "info", "--index", index, "--json").stdout)
+        assert 0 < info["shortlist"]["word_file_postings"] < info["shortlist"]["postings"]
+        seen.append(_without_location(valid_document(_cli("match", *map(str, claims[::2]), "--index", index, "--json",
+                                                           "-q").stdout)))
+        assert _cli("index", "remove", "2", "--index", index, "-q").returncode == 0
+        with Index(index) as opened:
+            header = opened._open().write_word_file()
+            assert header is not None and header.postings == opened.info().shortlist_postings
+            assert opened.verify_integrity().ok, opened.verify_integrity().problems
+        seen.append(_without_location(valid_document(_cli("match", *map(str, claims[::2]), "--index", index, "--json",
+                                                           "-q").stdout)))
+    sqlite_answers, pg_answers = answers.values()
+    assert pg_answers == sqlite_answers
+    assert sum(1 for result in pg_answers[1]["results"] if result["matches"]) >= 4, "too few found to compare"
+
+
+def test_edit_remove_and_replace(pg_url: str, tmp_path: Path) -> None:
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=3, count=30))
+    assert _cli("index", "add", str(clip), "--index", pg_url, "--title", "First", "-q").returncode == 0
+    with Index(pg_url) as index:
+        stamp = index.change_stamp()
+        (source,) = index.sources()
+        with Index(pg_url) as other:  # another handle, as another process would be
+            other.edit(source.id, title="Edited", published="2016-06-30")
+        assert index.change_stamp() != stamp
+        assert index.sources()[0].title == "Edited" and index.sources()[0].published == "2016-06-30"
+    again = _cli("index", "add", str(clip), "--index", pg_url)
+    assert again.returncode == ExitCode.OK and "already indexed" in again.stderr
+    replaced = _cli("index", "add", str(clip), "--index", pg_url, "--replace", "--title", "Again", "--json", "-q")
+    assert replaced.returncode == 0, replaced.stderr
+    with Index(pg_url) as index:
+        (source,) = index.sources()
+        assert (source.id, source.title) == (1, "Again")
+        removed = index.remove(source.id)
+        assert removed.title == "Again" and index.sources() == []
+        report = index.verify_integrity()
+        assert report.ok and report.frames == 0
+
+
+def test_concurrent_writers_lose_nothing(pg_url: str, tmp_path: Path) -> None:
+    """Four processes add at once (two of them the same file): every file is stored whole, once."""
+    clips = [encode_clip(tmp_path / f"clip{n}.mp4", pan_frames(seed=10 + n, count=25)) for n in range(3)]
+    plan = [[clips[0]], [clips[1]], [clips[2]], [clips[0]]]
+    writers = [subprocess.Popen([sys.executable, "-m", "provcheck", "index", "add", *map(str, files), "--index",
+                                 pg_url, "--json", "-q", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for files in plan]
+    outputs = [writer.communicate(timeout=300) for writer in writers]
+    assert all(writer.returncode == 0 for writer in writers), [err for _, err in outputs]
+    added = [record["sha256"] for out, _ in outputs for record in valid_document(out)["added"]]
+    skipped = [entry for out, _ in outputs for entry in valid_document(out)["skipped"]]
+    assert len(added) == 3 and len(set(added)) == 3 and len(skipped) == 1
+    with Index(pg_url) as index:
+        sources = index.sources()
+        assert len(sources) == 3 and {source.sha256 for source in sources} == set(added)
+        report = index.verify_integrity()
+        assert report.ok, report.problems
+        assert report.frames == sum(source.frame_count for source in sources) > 0
+
+
+_BLOCKING_WRITER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from provcheck.api import Index
+    from provcheck.ingest import read_content
+
+    url, clip, ready = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    content = read_content(clip, "video", 5.0)
+    frames = list(content.frames)
+
+    class Stalling(list):
+        # hands the writer's COPY half the frames, then stalls: killed inside the transaction
+        def __iter__(self):
+            for number, frame in enumerate(list.__iter__(self)):
+                if number == len(self) // 2:
+                    ready.write_text("copying")
+                    time.sleep(600)
+                yield frame
+
+    index = Index(url)
+    store = index._open(create=True)
+    from provcheck.store import NewSource
+    source = NewSource("video", "Killed", None, None, None, str(clip), "f" * 64, 4.0, 320, 240)
+    store.add_source(source, Stalling(frames))
+""")
+
+
+def test_a_killed_writer_leaves_nothing(pg_url: str, tmp_path: Path) -> None:
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=21, count=50))
+    assert _cli("index", "add", str(encode_clip(tmp_path / "kept.mp4", pan_frames(seed=22, count=25))),
+                "--index", pg_url, "-q").returncode == 0
+    ready = tmp_path / "ready"
+    writer = subprocess.Popen([sys.executable, "-c", _BLOCKING_WRITER, pg_url, str(clip), str(ready)])
+    deadline = time.monotonic() + 120
+    while not ready.exists() and writer.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), "the writer never reached its COPY"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    with Index(pg_url) as index:
+        assert [source.title for source in index.sources()] == ["kept.mp4"]
+        report = index.verify_integrity()
+        assert report.ok, report.problems
+        assert report.frames == index.sources()[0].frame_count
+
+
+def test_multi_index_hashing_in_sql_equals_brute_force(pg_url: str, tmp_path: Path) -> None:
+    """The SQL radius search returns exactly what comparing every stored hash returns."""
+    clips = [encode_clip(tmp_path / f"clip{n}.mp4", pan_frames(seed=30 + n, count=40)) for n in range(2)]
+    assert _cli("index", "add", *map(str, clips), "--index", pg_url, "--fps", "10", "-q").returncode == 0
+    store = open_store(pg_url)
+    try:
+        rng = np.random.default_rng(5)
+        for hasher, radii in (("phash", (0, 3, 7, 12)), ("pdq", (0, 16, 31, 45))):
+            table = store.hash_table(hasher)
+            assert len(table) >= 30
+            for radius in radii:
+                for row in rng.choice(len(table), 4, replace=False):
+                    bits = np.unpackbits(table.hashes[row])
+                    flips = rng.choice(bits.shape[0], radius // 2, replace=False)
+                    bits[flips] ^= 1
+                    query = np.packbits(bits).tobytes()
+                    expected = mih.within_radius(table.hashes, table.frame_ids, query, radius)
+                    found = store.frames_within(hasher, query, radius)  # type: ignore[attr-defined]
+                    assert found == expected
+                    assert (int(table.frame_ids[row]), radius // 2) in found
+    finally:
+        store.close()
+
+
+def test_chunk_candidates_are_every_value_within_the_flips() -> None:
+    values = mih.chunk_candidates(0b1010_0000_1111_0001, 2)
+    assert len(values) == len(set(values)) == 1 + 16 + 120
+    assert all(bin(value ^ 0b1010_0000_1111_0001).count("1") <= 2 for value in values)
+
+
+def test_refusals_are_one_line_errors(pg_url: str, tmp_path: Path) -> None:
+    missing = _cli("index", "info", "--index", pg_url)
+    assert missing.returncode == ExitCode.INDEX_ERROR and "index not found" in missing.stderr
+    assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA provcheck")
+        conn.execute("CREATE TABLE provcheck.stuff (x int)")
+    foreign = _cli("index", "add", str(encode_clip(tmp_path / "c.mp4", pan_frames(seed=2, count=20))),
+                   "--index", pg_url, "--json")
+    assert foreign.returncode == ExitCode.INDEX_ERROR and "not a provcheck index" in foreign.stderr
+    assert valid_document(foreign.stdout)["exit_code"] == ExitCode.INDEX_ERROR
+    unreachable = _cli("index", "info", "--index", "postgresql://someone:secret@127.0.0.1:9/nowhere")
+    assert unreachable.returncode == ExitCode.INDEX_ERROR and "cannot connect" in unreachable.stderr
+    assert "secret" not in unreachable.stderr and "someone@127.0.0.1:9" in unreachable.stderr
+    assert len(unreachable.stderr.strip().splitlines()) == 1
+
+
+def test_a_newer_schema_is_refused(pg_url: str, tmp_path: Path) -> None:
+    assert _cli("index", "add", str(encode_clip(tmp_path / "c.mp4", pan_frames(seed=4, count=20))),
+                "--index", pg_url, "-q").returncode == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE provcheck.meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(IndexMismatchError, match="newer"):
+        open_store(pg_url)
+    with pytest.raises(IndexStoreError):
+        Index(pg_url).sources()
+
+
+def test_password_is_never_shown() -> None:
+    assert shown_location("postgresql://ann:pw@db.example.org:5433/archive") == "postgresql://ann@db.example.org:5433/archive"
+    assert shown_location("postgresql://ann@db/archive") == "postgresql://ann@db/archive"
+    assert shown_location("/tmp/index.sqlite") == "/tmp/index.sqlite"
+    assert json.dumps(Index("postgresql://ann:pw@db/archive").location) == '"postgresql://ann@db/archive"'
