@@ -45,6 +45,7 @@ from provcheck.features import LocalFeatures
 from provcheck.hashing import HASHERS
 from provcheck.media import probe_video
 from provcheck.store import FrameRecord, NewSource, SQLiteStore
+from provcheck.store.locations import open_store
 
 DISTRACTOR_KEYPOINTS = 1000
 DISTRACTOR_FRAMES_PER_SOURCE = 200
@@ -136,11 +137,11 @@ def add_distractors(store: SQLiteStore, pool: NDArray[np.uint8], xy: NDArray[np.
     return sources
 
 
-def child(index_path: Path, claims_file: Path, search: str) -> None:
-    """Open the index, answer every claim once, print one JSON line of measurements."""
+def child(index_path: str, claims_file: Path, search: str) -> None:
+    """Open the index (a file or a database URL), answer every claim once, print one JSON line of measurements."""
     claims = [Claim(Path(c["path"]), c["kind"], c["source_path"], c["time_s"])
               for c in json.loads(claims_file.read_text())]
-    store = SQLiteStore(index_path)
+    store = open_store(index_path)
     frames = store.frame_table()  # the engine's row order (by frame id)
     store.close()
     started = time.perf_counter()
@@ -181,7 +182,7 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure(index_path: Path, claims_file: Path, search: str) -> dict[str, object]:
+def measure(index_path: Path | str, claims_file: Path, search: str) -> dict[str, object]:
     command = [sys.executable, __file__, "--child", str(index_path), str(claims_file), search]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
                                                                     os.environ.get("PYTHONPATH")])))
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=3, metavar=("INDEX", "CLAIMS", "SEARCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]), args.child[2])
+        child(args.child[0], Path(args.child[1]), args.child[2])
         return 0
     if args.remeasure:
         return remeasure(args.work.resolve(), args.baseline_max, args.out, args.grow_to)
