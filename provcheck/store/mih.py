@@ -14,6 +14,8 @@ from itertools import combinations
 import numpy as np
 from numpy.typing import NDArray
 
+from ..hashing import hamming_distances
+
 #: Bits a chunk: one B-tree a chunk, keyed by an integer below 2**16.
 CHUNK_BITS = 16
 
@@ -50,9 +52,9 @@ def probe_values(packed: bytes, radius: int) -> list[list[int]]:
 
 def within_radius(matrix: NDArray[np.uint8], frame_ids: NDArray[np.int64], packed: bytes,
                   radius: int) -> list[tuple[int, int]]:
-    """(frame id, distance) of every row of ``matrix`` within ``radius`` bits of ``packed``, by frame id."""
-    query = np.frombuffer(packed, np.uint8)
-    distance = np.unpackbits(matrix ^ query, axis=1).sum(axis=1) if matrix.size else np.zeros(0, np.int64)
+    """(frame id, distance) of every row of ``matrix`` within ``radius`` bits of ``packed``, by frame id: every
+    row compared, as the matcher's hash stage compares them."""
+    distance = hamming_distances(packed, matrix)
     near = np.flatnonzero(distance <= radius)
     order = near[np.argsort(frame_ids[near], kind="stable")]
     return [(int(frame_ids[row]), int(distance[row])) for row in order]
