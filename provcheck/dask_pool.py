@@ -177,11 +177,13 @@ class DaskPool:
             return address
         if address == LOCAL:
             count = jobs if jobs is not None else (os.cpu_count() or 1)
-            # 127.0.0.1: a scheduler runs whatever it is sent, so it is not offered to the network;
-            # no dashboard: its port may be taken, and bokeh may be missing
+            # 127.0.0.1: a scheduler runs whatever it is sent, so it is not offered to the network. No
+            # dashboard (bokeh may be missing), and the scheduler's HTTP routes on a free port: without
+            # one they take 8787, or warn that it is taken (another cluster's) and take another
             try:
                 self._cluster = distributed.LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
                                                          host="127.0.0.1", dashboard_address=None,
+                                                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                                          silence_logs=DASK_LOG_LEVEL)
             except (OSError, RuntimeError) as exc:  # distributed says a worker failed to start as a RuntimeError
                 raise ClusterError(f"could not start a local Dask cluster: {_one_line(exc)}") from None
@@ -248,8 +250,8 @@ class DaskPool:
             try:
                 return future.result(timeout=PROGRESS_POLL_S)
             except TimeoutError:
-                if future.done():  # the task itself raised TimeoutError
-                    raise
+                if future.done():  # it ended meanwhile, or the task itself raised TimeoutError: say which
+                    return future.result()
                 try:
                     self.waiting()
                 except BaseException:  # the caller's own error: never taken for a failed segment
