@@ -51,6 +51,10 @@ INSTALL_HINT = "pip install 'provcheck[dask]'"
 #: traceback of a lost connection, would only repeat (as several lines, on stderr) what the
 #: job reports in one line: a failed file, or a ClusterError.
 DASK_LOG_LEVEL = logging.CRITICAL
+#: How long a scheduler with no worker is given for one to join before the job gives up, in
+#: seconds: its tasks would otherwise wait, silently, for ever. (Not for a Client passed in:
+#: whoever made it can wait for their own workers, a batch queue's say.)
+WORKER_WAIT_S = 60.0
 
 
 def _stamp() -> str:
@@ -159,17 +163,22 @@ class DaskPool:
         self._killed_worker: type[Exception] = distributed.KilledWorker
         self._own_client = not isinstance(address, distributed.Client)
         self._cluster: Any = None  # a LocalCluster when this pool started it
+        self._tasks: dict[int, _DaskTask] = {}
+        self._next_ticket = 0
+        self._waiting_raised = False
         self._quiet = _QuietLogs()
         try:
             self._client: Any = self._connect(distributed, address, jobs)
         except BaseException:
             self._quiet.restore()
             raise
+        try:
+            self._check_cluster()
+        except BaseException:
+            self.close()
+            raise
         threads = sum(self._client.nthreads().values())
         self.workers = jobs if jobs is not None else max(1, threads)
-        self._tasks: dict[int, _DaskTask] = {}
-        self._next_ticket = 0
-        self._waiting_raised = False
 
     def _connect(self, distributed: Any, address: str | Client, jobs: int | None) -> Any:
         """A client of the cluster asked for: a local one started now, a scheduler joined, or the one given."""
@@ -198,9 +207,39 @@ class DaskPool:
             raise ClusterError(f"--dask takes {LOCAL!r} or a scheduler's address (tcp://host:8786), "
                                f"not {address!r}: {_one_line(exc)}") from None
         try:
-            return distributed.Client(address, set_as_default=False)
+            client = distributed.Client(address, set_as_default=False)
         except OSError as exc:  # a TimeoutError is an OSError
             raise ClusterError(f"no Dask scheduler answers at {address}: {_one_line(exc)}") from None
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError:
+            client.close()
+            raise ClusterError(f"no Dask worker joined the scheduler at {address} within {WORKER_WAIT_S:g} s: "
+                               f"start some (dask worker {address})") from None
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _check_cluster(self) -> None:
+        """Refuse a cluster that cannot run this provcheck's tasks, before any file is handed over.
+
+        The scheduler unpickles each task, so it must import provcheck; a worker must run
+        this provcheck (its fingerprints would be another version's). A worker joining
+        later is checked by its first task (:func:`_check_worker`). Loading the module
+        here also makes the workers import the media libraries now, not during the first file.
+        """
+        fix = f"install this provcheck ({self._stamp}) on the Dask scheduler and every worker"
+        try:
+            self._client.run_on_scheduler(_stamp)
+        except Exception as exc:
+            raise ClusterError(f"the Dask scheduler cannot load provcheck's tasks "
+                               f"({type(exc).__name__}: {_one_line(exc)}): {fix}") from None
+        for worker, stamp in sorted(self._client.run(_stamp, on_error="return").items()):
+            if isinstance(stamp, BaseException):
+                raise ClusterError(f"Dask worker {worker} cannot load provcheck's tasks ({_one_line(stamp)}): {fix}")
+            if stamp != self._stamp:
+                raise ClusterError(f"Dask worker {worker} runs {stamp}: {fix}")
 
     def _submit(self, function: Callable[..., Any], *args: Any) -> DaskFuture:
         # a unique key: the same file read twice (--replace, or again after its segments) is two tasks

@@ -252,3 +252,36 @@ def test_index_add_without_the_option_imports_no_dask(tmp_path: Path, still_path
     imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in done.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "provcheck" in imported and not imported & {"dask", "distributed"}
+
+
+@needs_dask
+def test_workers_running_another_provcheck_stop_the_job_before_any_file(tmp_path: Path, still_path: Path,
+                                                                          scheduler: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process claims another version than the workers': their fingerprints would not be this one's."""
+    from provcheck import dask_pool
+    from provcheck.errors import ClusterError
+
+    monkeypatch.setattr(dask_pool, "__version__", "0.0.0-other")
+    with Index(tmp_path / "i.sqlite") as index, pytest.raises(ClusterError, match="runs provcheck .* install this "
+                                                               r"provcheck \(provcheck 0.0.0-other"):
+        index.add_many([still_path], dask=scheduler)
+    assert not (tmp_path / "i.sqlite").exists()
+
+
+@needs_dask
+def test_a_scheduler_without_workers_is_given_up_on(tmp_path: Path, still_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import distributed
+
+    from provcheck import dask_pool
+
+    monkeypatch.setattr(dask_pool, "WORKER_WAIT_S", 0.5)
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                  silence_logs=logging.CRITICAL) as empty:
+        result = CliRunner().invoke(cli, ["index", "add", str(still_path), "--index", str(tmp_path / "i.sqlite"),
+                                          "--dask", str(empty.scheduler_address)])
+    assert result.exit_code == 2 and result.stderr == (
+        f"provcheck: error: no Dask worker joined the scheduler at {empty.scheduler_address} within 0.5 s: "
+        f"start some (dask worker {empty.scheduler_address})\n")
