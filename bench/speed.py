@@ -13,12 +13,20 @@ Sections (``--section``, comma-separated, run in this order; default all):
   kit (crops with a caption bar, whole frames), matched in one ``provcheck match
   --json-lines`` call and again in one ``provcheck match --json`` call per claim; checks
   both give the same results.
+- ``dask``: ingest throughput of the 640x360 videos on Dask against the local pool, at 1
+  and 2 workers (DASK_WORKERS): ``index add --jobs N`` (the local pool; 1 reads in the
+  command's own process), ``index add --dask local --jobs N`` (a LocalCluster started
+  by the command, start-up included) and ``index add --dask tcp://...`` against a
+  LocalCluster of N workers already running with provcheck imported (started here, not
+  timed: the steady state of a cluster that outlives the job; its workers' CPU is not in
+  the command's). Checks every run indexes the same frames. Needs ``provcheck[dask]``
+  (without it the section says so and is skipped).
 
 Wall times are taken from outside the child processes, interpreter start and imports
 included. Tables (markdown) go to stdout, progress to stderr; ``--out FILE`` writes
 every measured number as JSON.
 
-    python bench/speed.py [--quick] [--section index,batch] [--seed 2017] [--out FILE]
+    python bench/speed.py [--quick] [--section index,batch,dask] [--seed 2017] [--out FILE]
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -164,13 +174,16 @@ def _probe(kind: str, groups: Sequence[Sequence[Path]]) -> tuple[Measured, list[
     return measured, [json.loads(out) for out in measured.stdouts]
 
 
-def _index_add(bench: Bench, files: Sequence[Path], jobs: int, name: str) -> tuple[Measured, dict[str, Any]]:
+def _index_add(bench: Bench, files: Sequence[Path], jobs: int, name: str,
+               dask: str | None = None) -> tuple[Measured, dict[str, Any]]:
     path = bench.root / f"{name}.sqlite"
-    measured = checked(run_measured([provcheck("index", "add", *map(str, files), "--jobs", str(jobs), "--json",
-                                               "--quiet", "--index", str(path))]), f"index add --jobs {jobs}")
+    on_dask = () if dask is None else ("--dask", dask)
+    what = f"index add --jobs {jobs}" + ("" if dask is None else f" --dask {dask}")
+    measured = checked(run_measured([provcheck("index", "add", *map(str, files), "--jobs", str(jobs), *on_dask,
+                                               "--json", "--quiet", "--index", str(path))]), what)
     added = json.loads(measured.stdouts[0])["added"]
     if len(added) != len(files):
-        sys.exit(f"index add --jobs {jobs}: {len(added)} of {len(files)} files added")
+        sys.exit(f"{what}: {len(added)} of {len(files)} files added")
     return measured, index_info(path)
 
 
@@ -377,10 +390,75 @@ def print_batch(result: dict[str, Any]) -> None:
           f"{result['jobs_1_same_results']}/{n}")
 
 
+# --- section: dask --------------------------------------------------------------------------------------------
+
+#: Worker counts of the dask section: the local pool's --jobs N against N Dask workers of one thread.
+DASK_WORKERS = (1, 2)
+
+
+def _running_cluster(workers: int) -> Any:
+    """A LocalCluster of ``workers`` one-thread processes on 127.0.0.1, as ``--dask local`` starts one."""
+    import distributed
+
+    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                    silence_logs=logging.ERROR)
+
+
+def section_dask(bench: Bench) -> dict[str, Any]:
+    """Ingest on Dask (a LocalCluster the command starts, one already running) against the local pool."""
+    try:
+        import distributed
+    except ImportError:
+        return {"skipped": "Dask's distributed is not installed (pip install 'provcheck[dask]')"}
+    files = bench.videos(BATCH_SIZE)
+    video_s = sum(video_seconds(path) for path in files)
+    say("dask: a first index add, not timed (the first run reads the libraries from disk)")
+    _index_add(bench, files[:1], 1, "dask_warm_up")
+    rows = []
+    for workers in DASK_WORKERS:
+        say(f"dask: index add --jobs {workers} (the local pool)")
+        pool, pool_info = _index_add(bench, files, workers, f"dask_pool{workers}")
+        say(f"dask: index add --dask local --jobs {workers}")
+        local, local_info = _index_add(bench, files, workers, f"dask_local{workers}", dask="local")
+        say(f"dask: index add --dask tcp://... ({workers} workers already running, provcheck imported)")
+        with _running_cluster(workers) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+            client.run(importlib.import_module, "provcheck.dask_pool")  # the workers' imports are paid here
+            running, running_info = _index_add(bench, files, workers, f"dask_running{workers}",
+                                               dask=str(cluster.scheduler_address))
+        frames = {pool_info["frames"], local_info["frames"], running_info["frames"]}
+        if len(frames) != 1:
+            sys.exit(f"dask, {workers} workers: the runs indexed different frame counts {sorted(frames)}")
+        for run, measured in ((f"`index add --jobs {workers}` (local pool)", pool),
+                              (f"`index add --dask local --jobs {workers}`", local),
+                              (f"`index add --dask tcp://...` ({workers} running workers)", running)):
+            rows.append({"workers": workers, "run": run, "wall_s": measured.wall_s, "cpu_s": measured.cpu_s,
+                         "x_realtime": video_s / measured.wall_s, "vs_pool": measured.wall_s / pool.wall_s,
+                         "max_rss_mb": measured.max_rss_mb, "indexed_frames": pool_info["frames"]})
+    return {"size": size_name(BATCH_SIZE), "files": len(files), "video_s": video_s, "rows": rows}
+
+
+def print_dask(result: dict[str, Any]) -> None:
+    if "skipped" in result:
+        print(f"\n## dask: skipped: {result['skipped']}")
+        return
+    print(f"\n## dask: {result['files']} {result['size']} videos ({result['video_s']:.1f} s of video), "
+          "index add in subprocesses timed from outside (start-up included); wall time against the local pool "
+          "with as many workers, same run\n")
+    head = ("workers", "run", "wall s", "CPU s (command's process tree)", "x realtime", "wall vs local pool",
+            "peak RSS MB, largest process", "indexed frames")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in result["rows"]:
+        print(f"| {row['workers']} | {row['run']} | {row['wall_s']:.2f} | {row['cpu_s']:.2f} | "
+              f"{row['x_realtime']:.1f} | {row['vs_pool']:.2f}x | {row['max_rss_mb']:.0f} | {row['indexed_frames']} |")
+
+
 # Sections in the order they run: name -> (measure, print). A section measures into a JSON-ready dict.
 SECTIONS: dict[str, tuple[Callable[[Bench], Any], Callable[[Any], None]]] = {
     "index": (section_index, print_index),
     "batch": (section_batch, print_batch),
+    "dask": (section_dask, print_dask),
 }
 
 

@@ -16,6 +16,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -35,6 +36,7 @@ from .ingest import (
     AddProgress,
     Prepared,
     Progress,
+    ReadPool,
     Slot,
     SourceContent,
     SourceDetails,
@@ -62,6 +64,9 @@ from .results import ClaimResult, Match, SkippedFile, Verdict
 from .shortlist.words import Vocabulary
 from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord
 from .store.locations import is_database_url, open_store, shown_location
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 #: Claims are shrunk to this long side before matching (features use 1024, hashes less).
 CLAIM_MAX_SIDE = 4096
@@ -115,7 +120,7 @@ class _Tally:
         self.files_done = 0
         self.frames = 0
         self.video_done_s = 0.0  # seconds of the videos finished
-        self.pool: WorkerPool | None = None
+        self.pool: ReadPool | None = None
         self.slots: deque[Slot] = deque()  # the files submitted and not yet written
         self._here = (0.0, 0.0)  # (seconds read, seconds to read) of the file read in this process
 
@@ -270,6 +275,7 @@ class Index:
         replace: bool = False,
         progress: Callable[[AddProgress], None] | None = None,
         fetch_policy: FetchPolicy | None = None,
+        dask: str | Client | None = None,
     ) -> list[AddOutcome]:
         """Add several files, reading them in ``jobs`` worker processes; see :meth:`iter_add`.
 
@@ -278,7 +284,7 @@ class Index:
             :class:`SkippedFile` (already indexed) or a :class:`FailedFile`.
         """
         return list(self.iter_add(paths, jobs=jobs, title=title, url=url, published=published, notes=notes, fps=fps,
-                                  replace=replace, progress=progress, fetch_policy=fetch_policy))
+                                  replace=replace, progress=progress, fetch_policy=fetch_policy, dask=dask))
 
     def iter_add(
         self,
@@ -293,6 +299,7 @@ class Index:
         replace: bool = False,
         progress: Callable[[AddProgress], None] | None = None,
         fetch_policy: FetchPolicy | None = None,
+        dask: str | Client | None = None,
     ) -> Iterator[AddOutcome]:
         """Add several files or URLs, yielding each one's outcome, in the order given, once it is written.
 
@@ -307,7 +314,7 @@ class Index:
         with :meth:`add`. At most ``jobs + 1`` files are read ahead of the one being
         written, so memory stays bounded. A file that cannot be read is a
         :class:`FailedFile` and the others carry on. With ``jobs=1``, or for a single
-        file that is not split, everything runs in this process.
+        file that is not split, everything runs in this process (unless ``dask`` is given).
 
         Args:
             paths: media files or http(s) URLs (not folders: see :func:`iter_media_files`), or
@@ -319,6 +326,12 @@ class Index:
             progress: called with an :class:`AddProgress` at the start, after each file,
                 and while files are read (every kept frame in this process, every
                 quarter second while waiting for workers).
+            dask: read on a Dask cluster instead of local worker processes
+                (:class:`~provcheck.dask_pool.DaskPool`, needs ``provcheck[dask]``): ``"local"``
+                starts one on this machine with ``jobs`` workers, else a scheduler's address
+                (``tcp://host:8786``; ``jobs`` then caps the files read at once) or a
+                connected ``distributed.Client``. Workers open the files at the paths
+                given here; this process still writes the index, in the same order.
 
         Yields:
             The stored source, or a :class:`SkippedFile` or :class:`FailedFile`.
@@ -326,6 +339,8 @@ class Index:
         Raises:
             ValueError: ``jobs`` under 1, or ``published`` not a date.
             IndexStoreError: the index cannot be written (the batch stops there).
+            ClusterError: ``dask`` was given and cannot be used (not installed, no
+                scheduler there), or the cluster was lost (the batch stops there).
         """
         workers = (os.cpu_count() or 1) if jobs is None else jobs
         if workers < 1:
@@ -334,12 +349,19 @@ class Index:
         shared = SourceDetails(title=title, url=url, published=published, notes=notes, fps=fps, replace=replace)
         files = [_with_details(path, shared) for path in paths]
         policy = fetch_policy or FetchPolicy()
-        self._open(create=True)
         tally = _Tally(len(files), progress)
-        # the pool's processes start with the first file handed over
-        pool = WorkerPool(workers, waiting=tally.report if progress is not None else None) if workers > 1 else None
+        waiting = tally.report if progress is not None else None
+        pool: ReadPool | None
+        if dask is not None:
+            from .dask_pool import DaskPool  # Dask is imported only when asked for
+
+            pool = DaskPool(dask, jobs, waiting=waiting)
+            workers = pool.workers
+        else:  # the pool's processes start with the first file handed over
+            pool = WorkerPool(workers, waiting=waiting) if workers > 1 else None
         tally.pool = pool
         try:
+            self._open(create=True)  # after the cluster: one that cannot be used leaves no new index behind
             yield from self._written(files, policy, pool, workers, tally)
             self._keep_shortlist(tally.announce)
         finally:
@@ -347,7 +369,7 @@ class Index:
                 pool.close()
 
     def _written(
-        self, files: list[tuple[str, SourceDetails]], policy: FetchPolicy, pool: WorkerPool | None, workers: int,
+        self, files: list[tuple[str, SourceDetails]], policy: FetchPolicy, pool: ReadPool | None, workers: int,
         tally: _Tally,
     ) -> Iterator[AddOutcome]:
         """Submit files as workers free up (at most ``workers + READ_AHEAD_FILES`` ahead); write each in order."""
@@ -362,7 +384,8 @@ class Index:
                     # fewer files left than workers: a long video is read in time segments by several
                     share = max(1, workers // (len(files) - position))
                     file, details = files[position]
-                    slots.append(self._submit(file, details, policy, pool, digests, share, len(files) > 1))
+                    batch = len(files) > 1 or (pool is not None and pool.reads_alone)
+                    slots.append(self._submit(file, details, policy, pool, digests, share, batch))
                     position += 1
                 outcome = self._settle(slots[0], pool, tally)  # left in place: its progress counts while it is read
                 row = slots[0].details
@@ -377,7 +400,7 @@ class Index:
                     slot.prepared.path.unlink(missing_ok=True)
 
     def _submit(
-        self, file: str, details: SourceDetails, policy: FetchPolicy, pool: WorkerPool | None, digests: set[str],
+        self, file: str, details: SourceDetails, policy: FetchPolicy, pool: ReadPool | None, digests: set[str],
         share: int = 1, batch: bool = True,
     ) -> Slot:
         """Prepare one file of a batch and hand its reading to workers (unless a copy of it is being read).
@@ -424,7 +447,7 @@ class Index:
                                    message=f"{skipped.path}: already indexed as #{skipped.source_id}; {said} updated "
                                    "from the manifest")
 
-    def _settle(self, slot: Slot, pool: WorkerPool | None, tally: _Tally | None = None) -> AddOutcome:
+    def _settle(self, slot: Slot, pool: ReadPool | None, tally: _Tally | None = None) -> AddOutcome:
         """Wait for one file's fingerprints and write them: what adding it came to."""
         if slot.outcome is not None:
             return slot.outcome

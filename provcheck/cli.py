@@ -164,6 +164,10 @@ def index() -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes reading files, one file each, or time segments of a long video when "
               "there are fewer files than workers (default: the number of cores; 1 reads everything in this process).")
+@click.option("--dask", "dask_address", metavar="local|ADDRESS",
+              help="Read the files on a Dask cluster instead: 'local' starts one on this machine (--jobs worker "
+              "processes), or the address of a running scheduler (tcp://host:8786), whose workers must see the "
+              "files at the same paths. This process still writes the index. Needs: pip install 'provcheck[dask]'.")
 @allow_private_option
 @index_option
 @output_options
@@ -178,6 +182,7 @@ def index_add(
     fps: float,
     replace: bool,
     jobs: int | None,
+    dask_address: str | None,
     allow_private: bool,
     index_path: str | None,
     as_json: bool,
@@ -192,7 +197,8 @@ def index_add(
     the index (same SHA-256) is skipped unless --replace. An http(s) URL is
     downloaded into a "downloads" folder beside the index; addresses on private,
     loopback or link-local networks are refused unless --allow-private. Several
-    files are read in parallel (--jobs) and written in the order given.
+    files are read in parallel (--jobs, or on a Dask cluster with --dask) and
+    written in the order given.
 
     \b
     Examples:
@@ -202,6 +208,8 @@ def index_add(
       provcheck index add footage/ --jobs 2
       provcheck index add https://example.org/media/strike.mp4 --published 2016-06-30
       provcheck index add --manifest sources.csv --jobs 2
+      provcheck index add footage/ --dask local --jobs 4
+      provcheck index add /shared/footage/ --dask tcp://scheduler:8786
     """
     from . import report
     from .api import parse_published
@@ -232,7 +240,7 @@ def index_add(
     with _index(index_path) as store:
         outcomes = _add_files(
             store, files, as_json, quiet, jobs=jobs, title=title, url=url, published=published, notes=notes,
-            fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private),
+            fps=fps, replace=replace, fetch_policy=FetchPolicy(allow_private=allow_private), dask=dask_address,
         )
     if as_json:
         click.echo(report.add_json(outcomes, store.location))

@@ -62,3 +62,15 @@ class SourceNotFoundError(ProvcheckError):
     """No source with the given id is in the index."""
 
     exit_code = ExitCode.INPUT_ERROR
+
+
+class ClusterError(ProvcheckError):
+    """The Dask cluster asked for (``index add --dask``) cannot be used.
+
+    Dask is not installed, no scheduler answers, a worker runs another provcheck, or the
+    scheduler was lost mid-job. A usage error, like a bad option value: nothing is wrong
+    with the files. It stops a batch (the sources written before it stay in the index,
+    each whole).
+    """
+
+    exit_code = ExitCode.USAGE

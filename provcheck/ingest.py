@@ -16,12 +16,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DuplicateSourceError, ExitCode, MediaError, ProvcheckError
+from .errors import ClusterError, DuplicateSourceError, ExitCode, MediaError, ProvcheckError
 from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract, overlay_thumbnail
 from .hashing import HASHERS
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, image_frame, probe_video, sample_video
@@ -278,12 +278,12 @@ def add_failure(file: str, exc: Exception) -> SkippedFile | FailedFile:
 
     Raises:
         Exception: ``exc`` itself when the whole batch must stop (the index cannot be
-            written) or when it is not a failure of this file alone.
+            written, the Dask cluster cannot be used) or when it is not a failure of this file alone.
     """
     if isinstance(exc, DuplicateSourceError):
         return SkippedFile(path=file, source_id=exc.source_id, reason="already indexed", message=_one_line(str(exc)))
     if isinstance(exc, ProvcheckError):
-        if exc.exit_code == ExitCode.INDEX_ERROR:
+        if exc.exit_code == ExitCode.INDEX_ERROR or isinstance(exc, ClusterError):
             raise exc
         return FailedFile(path=file, error=_one_line(str(exc)))
     if isinstance(exc, (MemoryError, RuntimeError, ValueError, AttributeError)):  # a bug or exhaustion: this file only
@@ -351,6 +351,39 @@ def _worker_read_segment(path: str, fps: float, info: VideoInfo, segment: VideoS
     return read_segment(Path(path), fps, info, segment, progress=lambda time_s: write(time_s, duration_s))
 
 
+class ReadPool(Protocol):
+    """What :meth:`provcheck.api.Index.iter_add` needs of the workers reading its files.
+
+    :class:`WorkerPool` (processes on this machine) and
+    :class:`provcheck.dask_pool.DaskPool` (a Dask cluster) are the two.
+    """
+
+    #: Tasks the pool runs at once: files in flight are this plus READ_AHEAD_FILES.
+    workers: int
+    #: Whether a batch of one file is read by the pool too (else in the calling process).
+    reads_alone: bool
+
+    def submit(self, prepared: Prepared, segments: list[VideoSegment] | None = None) -> int:
+        """Start reading a file, whole or in time ``segments``; returns its ticket."""
+        ...
+
+    def result(self, ticket: int) -> SourceContent:
+        """The fingerprints of a submitted file; errors raised reading it are raised here."""
+        ...
+
+    def read(self, ticket: int) -> tuple[float, float]:
+        """(seconds read, seconds to read) of a file being read, for progress."""
+        ...
+
+    def forget(self, ticket: int) -> None:
+        """Drop a file's task once its outcome is known."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (or let go of the cluster), dropping what is still being read."""
+        ...
+
+
 @dataclass
 class _Task:
     """A file handed to the pool: read whole (one future) or in time segments (one future each)."""
@@ -375,6 +408,9 @@ class WorkerPool:
     it breaks that one too it is the culprit and fails; the files that were in flight
     beside it are read again.
     """
+
+    #: A file alone is read in the calling process: starting a worker would only add its start-up time.
+    reads_alone = False
 
     def __init__(self, workers: int, waiting: Callable[[], None] | None = None) -> None:
         self.workers = workers

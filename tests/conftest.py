@@ -234,6 +234,17 @@ def copy_index(index: Path, to: Path) -> Path:
     return to
 
 
+def index_rows(index_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the sources, frames and features tables, by id (``added_at``, a clock reading, left out)."""
+    with sqlite3.connect(index_path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(sources)") if row[1] != "added_at"]
+        return {
+            "sources": conn.execute(f"SELECT {', '.join(columns)} FROM sources ORDER BY id").fetchall(),
+            "frames": conn.execute("SELECT * FROM frames ORDER BY id").fetchall(),
+            "features": conn.execute("SELECT * FROM features ORDER BY frame_id").fetchall(),
+        }
+
+
 def frame_at(clip: Path, number: int) -> NDArray[np.uint8]:
     """The decoded pixels of frame ``number`` of an encoded clip (a real frame grab)."""
     with av.open(str(clip)) as container:

@@ -41,7 +41,7 @@ def test_version() -> None:
 
 
 #: Modules that --help and --version must not load (they cost most of a second to import).
-HEAVY_MODULES = frozenset({"numpy", "cv2", "av", "faiss", "PIL", "imagehash", "flask"})
+HEAVY_MODULES = frozenset({"numpy", "cv2", "av", "faiss", "PIL", "imagehash", "flask", "dask", "distributed"})
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["match", "-h"], ["index", "add", "--help"]], ids=" ".join)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import encode_clip, pan_frames, texture, write_still
+from conftest import encode_clip, index_rows, pan_frames, texture, write_still
 
 from provcheck import Index
 from provcheck.api import AddProgress
@@ -34,17 +32,6 @@ def batch(tmp_path_factory: pytest.TempPathFactory, pan_clip: Path, other_clip: 
     second_still = write_still(folder / "second.jpg", texture(12, 360, 540), quality=90)
     return [shutil.copy(pan_clip, folder / "pan.mp4"), shutil.copy(still_path, folder / "still.png"), truncated,
             short, second_still, shutil.copy(other_clip, folder / "other.mp4")]
-
-
-def dump(index_path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the sources, frames and features tables, by id (``added_at``, a clock reading, left out)."""
-    with sqlite3.connect(index_path) as conn:
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(sources)") if row[1] != "added_at"]
-        return {
-            "sources": conn.execute(f"SELECT {', '.join(columns)} FROM sources ORDER BY id").fetchall(),
-            "frames": conn.execute("SELECT * FROM frames ORDER BY id").fetchall(),
-            "features": conn.execute("SELECT * FROM features ORDER BY frame_id").fetchall(),
-        }
 
 
 def test_two_workers_write_the_index_one_writes(tmp_path: Path, batch: list[Path]) -> None:
@@ -67,7 +54,7 @@ def test_two_workers_write_the_index_one_writes(tmp_path: Path, batch: list[Path
             sum(o.duration_s or 0.0 for o in outcomes[jobs] if isinstance(o, SourceRecord)))
         assert reports[-1].frames == sum(o.frame_count for o in outcomes[jobs] if isinstance(o, SourceRecord))
     assert workers_seen[1] == 0 and workers_seen[2] > 0  # jobs=2 really ran worker processes
-    first, second = dump(tmp_path / "jobs1.sqlite"), dump(tmp_path / "jobs2.sqlite")
+    first, second = index_rows(tmp_path / "jobs1.sqlite"), index_rows(tmp_path / "jobs2.sqlite")
     assert [row[0] for row in first["sources"]] == [1, 2, 3, 4, 5]
     assert len(first["frames"]) > 10 and len(first["features"]) == len(first["frames"])
     assert first == second
@@ -95,7 +82,7 @@ def test_copies_in_one_batch_are_skipped_as_one_by_one(tmp_path: Path, batch: li
     skipped = [o for o in results[2] if isinstance(o, SkippedFile)]
     assert [(o.path, o.source_id) for o in skipped] == [(str(copy), 1), (str(batch[1]), 1)]
     assert [o.message.split(": already indexed as source 1 ")[0] for o in skipped] == [str(copy), str(batch[1])]
-    assert dump(tmp_path / "jobs1.sqlite") == dump(tmp_path / "jobs2.sqlite")
+    assert index_rows(tmp_path / "jobs1.sqlite") == index_rows(tmp_path / "jobs2.sqlite")
 
 
 def run(*args: object) -> tuple[int, str, str]:
@@ -165,4 +152,4 @@ def test_a_worker_killed_mid_batch_loses_no_file(tmp_path: Path, batch: list[Pat
         assert index.verify_integrity().ok
     with Index(tmp_path / "serial.sqlite") as serial:
         serial.add_many(readable, jobs=1)
-    assert dump(tmp_path / "killed.sqlite")["frames"] == dump(tmp_path / "serial.sqlite")["frames"]
+    assert index_rows(tmp_path / "killed.sqlite")["frames"] == index_rows(tmp_path / "serial.sqlite")["frames"]
