@@ -22,11 +22,23 @@ Sections (``--section``, comma-separated, run in this order; default all):
   the command's). Checks every run indexes the same frames. Needs ``provcheck[dask]``
   (without it the section says so and is skipped).
 
+- ``backends`` (with ``--backend postgresql``): for each ``--archive SQLITE=URL`` (a SQLite
+  index and its copy in PostgreSQL made by ``bench/to_postgresql.py``), hash search (the
+  matcher's in-memory scan against multi-index hashing in SQL) and, with ``CLAIMS`` given
+  (``SQLITE=URL=CLAIMS``, a ``bench/query_scale.py`` claims file), crop and whole-claim
+  latency on both, alternated (``bench/backends.py``).
+
+``--backend postgresql`` (server from ``--postgresql URL`` or ``$PROVCHECK_BENCH_POSTGRESQL``)
+writes every index the sections build into a fresh database on that server (dropped at
+the end) instead of a SQLite file, so the ``index``, ``batch`` and ``dask`` rows measure
+that backend.
+
 Wall times are taken from outside the child processes, interpreter start and imports
 included. Tables (markdown) go to stdout, progress to stderr; ``--out FILE`` writes
 every measured number as JSON.
 
-    python bench/speed.py [--quick] [--section index,batch,dask] [--seed 2017] [--out FILE]
+    python bench/speed.py [--quick] [--section index,batch,dask,backends] [--seed 2017] [--out FILE]
+        [--backend sqlite|postgresql] [--postgresql URL] [--archive SQLITE=URL[=CLAIMS] ...]
 """
 
 from __future__ import annotations
@@ -102,7 +114,7 @@ def checked(measured: Measured, what: str) -> Measured:
     return measured
 
 
-def index_info(index_path: Path) -> dict[str, Any]:
+def index_info(index_path: Path | str) -> dict[str, Any]:
     """``provcheck index info --json`` of an index (frames, size on disk)."""
     done = subprocess.run(provcheck("index", "info", "--json", "--index", str(index_path)),
                           capture_output=True, text=True, check=True)
@@ -122,12 +134,38 @@ def video_seconds(path: Path) -> float:
 class Bench:
     """What the sections share: the scratch folder, the settings, the rendered videos and built indexes."""
 
-    def __init__(self, root: Path, settings: Settings, seed: int) -> None:
+    def __init__(self, root: Path, settings: Settings, seed: int, postgresql: str | None = None,
+                 archives: Sequence[str] = ()) -> None:
         self.root = root
         self.settings = settings
         self.seed = seed
+        self.postgresql = postgresql  # a server's URL: indexes go into fresh databases there
+        self.archives = list(archives)
+        self._databases: list[str] = []
         self._videos: dict[tuple[int, int], list[Path]] = {}
-        self.indexes: dict[tuple[int, int], Path] = {}  # a complete index of each size's videos, once built
+        self.indexes: dict[tuple[int, int], Path | str] = {}  # a complete index of each size's videos, once built
+
+    def index_location(self, name: str) -> Path | str:
+        """Where a new index called ``name`` goes: a SQLite file in the scratch folder, or a fresh database."""
+        if self.postgresql is None:
+            return self.root / f"{name}.sqlite"
+        import psycopg
+
+        database = f"provcheck_speed_{name}".lower()
+        with psycopg.connect(self.postgresql, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {database}")
+        self._databases.append(database)
+        return f"{self.postgresql.rpartition('/')[0]}/{database}"
+
+    def drop_databases(self) -> None:
+        if self.postgresql is None or not self._databases:
+            return
+        import psycopg
+
+        with psycopg.connect(self.postgresql, autocommit=True) as admin:
+            for database in self._databases:
+                admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
     def render(self, sizes: Iterable[tuple[int, int]]) -> None:
         """Render the videos of every size not rendered yet, in one process per core (not measured)."""
@@ -153,10 +191,10 @@ class Bench:
         self.render([size])
         return self._videos[size]
 
-    def index_of(self, size: tuple[int, int]) -> Path:
+    def index_of(self, size: tuple[int, int]) -> Path | str:
         """An index of the videos of ``size``: the index section's, or one built now (not measured)."""
         if size not in self.indexes:
-            path = self.root / f"index_{size_name(size)}.sqlite"
+            path = self.index_location(f"index_{size_name(size)}")
             say(f"indexing the {size_name(size)} videos for the batch section")
             checked(run_measured([provcheck("index", "add", *map(str, self.videos(size)), "--jobs", "2", "--quiet",
                                             "--index", str(path))]), "index add")
@@ -175,8 +213,8 @@ def _probe(kind: str, groups: Sequence[Sequence[Path]]) -> tuple[Measured, list[
 
 
 def _index_add(bench: Bench, files: Sequence[Path], jobs: int, name: str,
-               dask: str | None = None) -> tuple[Measured, dict[str, Any]]:
-    path = bench.root / f"{name}.sqlite"
+               dask: str | None = None) -> tuple[Measured, dict[str, Any], Path | str]:
+    path = bench.index_location(name)
     on_dask = () if dask is None else ("--dask", dask)
     what = f"index add --jobs {jobs}" + ("" if dask is None else f" --dask {dask}")
     measured = checked(run_measured([provcheck("index", "add", *map(str, files), "--jobs", str(jobs), *on_dask,
@@ -184,7 +222,7 @@ def _index_add(bench: Bench, files: Sequence[Path], jobs: int, name: str,
     added = json.loads(measured.stdouts[0])["added"]
     if len(added) != len(files):
         sys.exit(f"{what}: {len(added)} of {len(files)} files added")
-    return measured, index_info(path)
+    return measured, index_info(path), path
 
 
 def _row(run: str, processes: int, measured: Measured, baseline: Measured, info: dict[str, Any] | None, *,
@@ -215,12 +253,12 @@ def section_index(bench: Bench) -> dict[str, Any]:
         say(f"index {name}: decode-only, {FILES_PER_SIZE} processes")
         decode2, _ = _probe("decode", [[path] for path in files])
         say(f"index {name}: provcheck index add --jobs 1")
-        add1, info1 = _index_add(bench, files, 1, f"jobs1_{name}")
+        add1, info1, index1 = _index_add(bench, files, 1, f"jobs1_{name}")
         say(f"index {name}: provcheck index add --jobs 2")
-        add2, info2 = _index_add(bench, files, 2, f"jobs2_{name}")
+        add2, info2, _ = _index_add(bench, files, 2, f"jobs2_{name}")
         if info1["frames"] != info2["frames"]:
             sys.exit(f"{name}: --jobs 1 indexed {info1['frames']} frames, --jobs 2 {info2['frames']}")
-        bench.indexes[size] = bench.root / f"jobs1_{name}.sqlite"
+        bench.indexes[size] = index1
         say(f"index {name}: ingest stages in one process")
         _, stages = _probe("stages", [files])
 
@@ -418,13 +456,13 @@ def section_dask(bench: Bench) -> dict[str, Any]:
     rows = []
     for workers in DASK_WORKERS:
         say(f"dask: index add --jobs {workers} (the local pool)")
-        pool, pool_info = _index_add(bench, files, workers, f"dask_pool{workers}")
+        pool, pool_info, _ = _index_add(bench, files, workers, f"dask_pool{workers}")
         say(f"dask: index add --dask local --jobs {workers}")
-        local, local_info = _index_add(bench, files, workers, f"dask_local{workers}", dask="local")
+        local, local_info, _ = _index_add(bench, files, workers, f"dask_local{workers}", dask="local")
         say(f"dask: index add --dask tcp://... ({workers} workers already running, provcheck imported)")
         with _running_cluster(workers) as cluster, distributed.Client(cluster, set_as_default=False) as client:
             client.run(importlib.import_module, "provcheck.dask_pool")  # the workers' imports are paid here
-            running, running_info = _index_add(bench, files, workers, f"dask_running{workers}",
+            running, running_info, _ = _index_add(bench, files, workers, f"dask_running{workers}",
                                                dask=str(cluster.scheduler_address))
         frames = {pool_info["frames"], local_info["frames"], running_info["frames"]}
         if len(frames) != 1:
@@ -454,11 +492,39 @@ def print_dask(result: dict[str, Any]) -> None:
               f"{row['x_realtime']:.1f} | {row['vs_pool']:.2f}x | {row['max_rss_mb']:.0f} | {row['indexed_frames']} |")
 
 
+def section_backends(bench: Bench) -> dict[str, Any]:
+    """Hash search and claim latency on each archive, SQLite against its PostgreSQL copy (bench/backends.py)."""
+    if bench.postgresql is None or not bench.archives:
+        return {"skipped": "needs --backend postgresql and at least one --archive SQLITE=URL[=CLAIMS]"}
+    import backends
+
+    measured = []
+    for archive in bench.archives:
+        sqlite_path, url, *claims = archive.split("=", 2)
+        say(f"backends: hash search on {sqlite_path} and {url}")
+        hashes = backends.hash_rows(Path(sqlite_path), url, 50, bench.seed)
+        rows = backends.claim_rows(Path(sqlite_path), url, Path(claims[0]), 2) if claims else []
+        measured.append({"sqlite": sqlite_path, "postgresql": url, "hashes": hashes, "claims": rows})
+    return {"archives": measured}
+
+
+def print_backends(result: dict[str, Any]) -> None:
+    if "skipped" in result:
+        print(f"\n## backends: skipped: {result['skipped']}")
+        return
+    import backends
+
+    for archive in result["archives"]:
+        print(f"\n## backends: {archive['sqlite']} against {archive['postgresql']}\n")
+        backends.print_tables(archive["hashes"], archive["claims"])
+
+
 # Sections in the order they run: name -> (measure, print). A section measures into a JSON-ready dict.
 SECTIONS: dict[str, tuple[Callable[[Bench], Any], Callable[[Any], None]]] = {
     "index": (section_index, print_index),
     "batch": (section_batch, print_batch),
     "dask": (section_dask, print_dask),
+    "backends": (section_backends, print_backends),
 }
 
 
@@ -494,7 +560,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2017, help="seed of the videos and claims (default 2017)")
     parser.add_argument("--out", type=Path, help="also write the measured numbers to this JSON file")
     parser.add_argument("--keep", type=Path, help="keep the videos, indexes and claims in this folder")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="where the sections' indexes go (default: SQLite files)")
+    parser.add_argument("--postgresql", default=os.environ.get("PROVCHECK_BENCH_POSTGRESQL"),
+                        help="with --backend postgresql: a server URL whose user may create databases")
+    parser.add_argument("--archive", action="append", default=[], metavar="SQLITE=URL[=CLAIMS]",
+                        help="the backends section: a SQLite index, its PostgreSQL copy and a claims file")
     args = parser.parse_args()
+    if args.backend == "postgresql" and not args.postgresql:
+        parser.error("--backend postgresql needs --postgresql URL (or $PROVCHECK_BENCH_POSTGRESQL)")
     wanted = [name.strip() for name in args.section.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in SECTIONS]
     if unknown or not wanted:
@@ -503,7 +577,7 @@ def main() -> None:
     host = machine()
     start = time.perf_counter()
     print(f"# provcheck {host['provcheck']} speed bench at {host['commit']}  seed={args.seed} quick={args.quick} "
-          f"sections={','.join(name for name in SECTIONS if name in wanted)}")
+          f"backend={args.backend} sections={','.join(name for name in SECTIONS if name in wanted)}")
     print(f"# machine: {host['cpu']}, {host['cores']} cores ({host['cores_usable']} usable), RAM {host['ram']}, "
           f"load average at start {' '.join(f'{x:.2f}' for x in host['load_avg_at_start'])}")
     print(f"# python {host['python']}, PyAV {host['av']} (libavcodec {host['ffmpeg']}), OpenCV {host['opencv']}, "
@@ -511,7 +585,8 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="provcheck-speed-") if args.keep is None else str(args.keep)
     results: dict[str, Any] = {}
     try:
-        bench = Bench(Path(scratch), settings, args.seed)
+        bench = Bench(Path(scratch), settings, args.seed,
+                      args.postgresql if args.backend == "postgresql" else None, args.archive)
         if "index" in wanted:  # render every size at once, so both cores render
             bench.render([*SIZES, BATCH_SIZE] if "batch" in wanted else SIZES)
         for name, (measure, show) in SECTIONS.items():
@@ -520,6 +595,8 @@ def main() -> None:
                 show(results[name])
                 sys.stdout.flush()
     finally:
+        if "bench" in locals():
+            bench.drop_databases()
         if args.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
     wall_s = time.perf_counter() - start

@@ -7,6 +7,7 @@ a database of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -300,3 +301,35 @@ def test_password_is_never_shown() -> None:
     assert shown_location("postgresql://ann@db/archive") == "postgresql://ann@db/archive"
     assert shown_location("/tmp/index.sqlite") == "/tmp/index.sqlite"
     assert json.dumps(Index("postgresql://ann:pw@db/archive").location) == '"postgresql://ann@db/archive"'
+
+
+def _stored_rows(location: str) -> dict[str, Any]:
+    """What a store holds, read through the store interface (backend-neutral): sources less clock readings,
+    every frame's hashes, and every frame's features."""
+    store = open_store(location)
+    try:
+        frames = store.frame_hashes()
+        features = store.feature_table()
+        return {
+            "sources": [dataclasses.replace(record, added_at="") for record in store.list_sources()],
+            "frames": [frames.frames.frame_ids.tolist(), frames.frames.source_ids.tolist(),
+                       frames.frames.frame_numbers.tolist(), np.nan_to_num(frames.frames.times_s, nan=-1).tolist()],
+            "hashes": {name: matrix.tobytes() for name, matrix in frames.hashes.items()},
+            "features": [(stored.frame_id, stored.features.xy.tobytes(), stored.features.descriptors.tobytes(),
+                          stored.static.tobytes()) for stored in features],
+        }
+    finally:
+        store.close()
+
+
+def test_dask_ingest_writes_postgresql_as_a_local_ingest_writes_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """`index add --dask local --jobs 2` into PostgreSQL stores the rows `--jobs 1` stores in SQLite."""
+    pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
+    clips = [encode_clip(tmp_path / f"clip{n}.mp4", pan_frames(seed=40 + n, count=30)) for n in range(3)]
+    sqlite = str(tmp_path / "index.sqlite")
+    local = _cli("index", "add", *map(str, clips), "--index", sqlite, "--jobs", "1", "--json", "-q")
+    on_dask = _cli("index", "add", *map(str, clips), "--index", pg_url, "--dask", "local", "--jobs", "2", "--json",
+                   "-q")
+    assert local.returncode == 0 and on_dask.returncode == 0, on_dask.stderr
+    assert _without_location(valid_document(on_dask.stdout)) == _without_location(valid_document(local.stdout))
+    assert _stored_rows(pg_url) == _stored_rows(sqlite)
