@@ -59,7 +59,7 @@ from .media import (
     sha256_file,
 )
 from .media.capture import capture_date
-from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_path
+from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_location, default_index_path, user_data_folder
 from .results import ClaimResult, Match, SkippedFile, Verdict
 from .shortlist.words import Vocabulary
 from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord
@@ -170,7 +170,7 @@ class Index:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, store: IndexStore | None = None,
                  settings: MatchSettings | None = None) -> None:
-        given: str | os.PathLike[str] = path if path is not None else default_index_path()
+        given: str | os.PathLike[str] = path if path is not None else default_index_location()
         #: Where the index is, as given: a file path or a database URL (password included; see :attr:`location`).
         self.address = str(given) if is_database_url(given) else str(Path(given))
         #: The SQLite file (None for a database).
@@ -478,7 +478,7 @@ class Index:
         """Download a URL (into the downloads folder beside the index), sniff and hash the file, refuse a duplicate."""
         if is_url(file) and not Path(file).exists():
             parse_published(details.published)  # refuse a bad date before downloading
-            downloads = (self.path.parent if self.path is not None else default_index_path().parent) / DOWNLOADS_FOLDER
+            downloads = (self.path.parent if self.path is not None else user_data_folder()) / DOWNLOADS_FOLDER
             downloads.mkdir(parents=True, exist_ok=True)
             fetched = fetch(file, downloads, policy)
             named = dataclasses.replace(details, title=details.title or _url_name(file), url=details.url or file)

@@ -32,7 +32,7 @@ from .cli_options import (
     traceback_option,
 )
 from .errors import ExitCode, ProvcheckError
-from .paths import default_index_path
+from .paths import default_index_location
 
 # Before NumPy is first imported (by a command): one BLAS thread. provcheck's matrix
 # products are small (a claim's descriptors against one frame's), and OpenBLAS's pool
@@ -111,7 +111,7 @@ def _exit_with_error(message: str, code: int, argv: Sequence[str]) -> NoReturn:
 def _index(path: str | None) -> Index:
     from .api import Index
 
-    return Index(path if path is not None else default_index_path())
+    return Index(path if path is not None else default_index_location())
 
 
 @click.group(cls=ProvcheckGroup, context_settings=CONTEXT_SETTINGS)
@@ -753,7 +753,7 @@ def serve(host: str, port: int, allow_private: bool, index_path: str | None) -> 
         loopback = host == "localhost"
     # on loopback, only loopback Host headers are answered: a web page elsewhere cannot reach it by DNS rebinding
     trusted = ["127.0.0.1", "localhost", "::1", "[::1]", host] if loopback else None
-    app = create_app(index_path if index_path is not None else default_index_path(),
+    app = create_app(index_path if index_path is not None else default_index_location(),
                      FetchPolicy(allow_private=allow_private), trusted)
     if not loopback:
         click.echo(f"provcheck: warning: listening on {host}: anyone who can reach this machine can upload photos "

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .paths import default_index_path
+from .paths import default_index_location
 
 if TYPE_CHECKING:
     from .results import ClaimResult
@@ -35,7 +35,7 @@ def index_option(func: F) -> F:
         default=None,
         help="Index: a SQLite file, or a postgresql://user@host/db URL. Default: $PROVCHECK_INDEX, else the"
         " user data dir "
-        f"({default_index_path() if not os.environ.get('PROVCHECK_INDEX') else '$PROVCHECK_INDEX'}).",
+        f"({default_index_location() if not os.environ.get('PROVCHECK_INDEX') else '$PROVCHECK_INDEX'}).",
     )(func)
 
 

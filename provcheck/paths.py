@@ -17,9 +17,20 @@ INDEX_ENV_VAR = "PROVCHECK_INDEX"
 INDEX_FILENAME = "index.sqlite"
 
 
-def default_index_path() -> Path:
-    """Where the index lives when none is given: ``$PROVCHECK_INDEX``, else the user data dir."""
+def user_data_folder() -> Path:
+    """provcheck's folder in the user data directory (the default index, downloads of a database index)."""
+    return Path(platformdirs.user_data_dir("provcheck", appauthor=False))
+
+
+def default_index_location() -> str:
+    """Where the index lives when none is given: ``$PROVCHECK_INDEX`` (a file path or a ``postgresql://`` URL,
+    kept as written), else the file in the user data dir."""
     from_env = os.environ.get(INDEX_ENV_VAR)
     if from_env:
-        return Path(from_env)
-    return Path(platformdirs.user_data_dir("provcheck", appauthor=False)) / INDEX_FILENAME
+        return from_env
+    return str(user_data_folder() / INDEX_FILENAME)
+
+
+def default_index_path() -> Path:
+    """The default index as a file path (:func:`default_index_location` names a database URL as it is)."""
+    return Path(default_index_location())

@@ -168,9 +168,12 @@ class _CurrentIndex:
         self._stamp: Hashable = None
 
     def get(self) -> Index:
-        if self._index is not None and self._index.change_stamp() == self._stamp:
-            return self._index
         if self._index is not None:
+            try:
+                if self._index.change_stamp() == self._stamp:
+                    return self._index
+            except IndexStoreError:
+                pass  # a database index whose connection was lost (a server restart): opened again below
             self._index.close()
         self._index = Index(self.location)
         self._stamp = self._index.change_stamp()  # before the matcher loads: a later change reopens it

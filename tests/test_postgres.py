@@ -129,6 +129,8 @@ def test_compacted_and_sealed_postgresql_answers_as_sqlite(pg_url: str,
         assert _cli("index", "add", *map(str, sources[:6]), "--index", index, "-q").returncode == 0
         compacted = _cli("index", "compact", "--index", index, "--json", "-q")
         assert compacted.returncode == 0, compacted.stderr
+        sizes = valid_document(compacted.stdout)
+        assert sizes["size_bytes_after"] < sizes["size_bytes_before"], "compaction gives the space back"
         info = valid_document(_cli("index", "info", "--index", index, "--json").stdout)
         assert info["compact_frames"] == info["frames_with_features"] > 0
         assert info["shortlist"]["word_file_postings"] == info["shortlist"]["postings"] > 0
@@ -300,6 +302,10 @@ def test_password_is_never_shown() -> None:
     assert shown_location("postgresql://ann:pw@db.example.org:5433/archive") == "postgresql://ann@db.example.org:5433/archive"
     assert shown_location("postgresql://ann@db/archive") == "postgresql://ann@db/archive"
     assert shown_location("/tmp/index.sqlite") == "/tmp/index.sqlite"
+    assert shown_location("postgresql://ann@db/archive?password=pw&sslmode=require") == (
+        "postgresql://ann@db/archive?sslmode=require")
+    assert shown_location("postgresql://ann:p%40w@h1:5432,h2:x/archive") == "postgresql://ann@h1:5432,h2:x/archive"
+    assert shown_location("postgres://ann:pw@[::1]:5432/archive") == "postgres://ann@[::1]:5432/archive"
     assert json.dumps(Index("postgresql://ann:pw@db/archive").location) == '"postgresql://ann@db/archive"'
 
 
@@ -333,3 +339,53 @@ def test_dask_ingest_writes_postgresql_as_a_local_ingest_writes_sqlite(pg_url: s
     assert local.returncode == 0 and on_dask.returncode == 0, on_dask.stderr
     assert _without_location(valid_document(on_dask.stdout)) == _without_location(valid_document(local.stdout))
     assert _stored_rows(pg_url) == _stored_rows(sqlite)
+
+
+def test_the_index_variable_may_name_a_database(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$PROVCHECK_INDEX holding a URL reaches the store as written (a path would collapse its '//')."""
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=5, count=20))
+    monkeypatch.setenv("PROVCHECK_INDEX", pg_url)
+    added = _cli("index", "add", str(clip), "--json", "-q")
+    assert added.returncode == 0, added.stderr
+    assert valid_document(added.stdout)["index"] == shown_location(pg_url)
+    with Index() as index:
+        assert index.path is None and index.location == shown_location(pg_url)
+        assert [source.title for source in index.sources()] == ["clip.mp4"]
+
+
+def test_a_lost_connection_is_an_index_error_and_the_page_reconnects(pg_url: str, tmp_path: Path) -> None:
+    from provcheck.serve import _CurrentIndex
+
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=6, count=20))
+    assert _cli("index", "add", str(clip), "--index", pg_url, "-q").returncode == 0
+    current = _CurrentIndex(pg_url)
+    index = current.get()
+    assert len(index.sources()) == 1
+    database = pg_url.rpartition("/")[2]
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+    with pytest.raises(IndexStoreError) as raised:
+        index.info()
+    assert "\n" not in str(raised.value) and shown_location(pg_url) in str(raised.value)
+    reopened = current.get()
+    try:
+        assert reopened is not index and len(reopened.sources()) == 1  # opened again
+    finally:
+        reopened.close()
+
+
+def test_a_role_without_rights_gets_a_one_line_index_error(pg_url: str, tmp_path: Path) -> None:
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=7, count=20))
+    assert _cli("index", "add", str(clip), "--index", pg_url, "-q").returncode == 0
+    role = f"stranger_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        base = pg_url.rpartition("@")[2]
+        refused = _cli("index", "info", "--index", f"postgresql://{role}@{base}", "--json")
+        assert refused.returncode == ExitCode.INDEX_ERROR, refused.stderr
+        assert "cannot open the index" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+        assert valid_document(refused.stdout)["exit_code"] == ExitCode.INDEX_ERROR
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from .records import IndexStore
 from .sqlite import SQLiteStore
@@ -23,17 +23,21 @@ def is_database_url(location: str | os.PathLike[str]) -> bool:
 
 
 def shown_location(location: str | os.PathLike[str]) -> str:
-    """The location as messages and JSON show it: a database URL without its password."""
+    """The location as messages and JSON show it: a database URL without its password (in the user part or as
+    a ``password`` parameter). Plain string surgery: it never fails, whatever the URL holds (several hosts,
+    an IPv6 address, a port that is not a number)."""
     if not is_database_url(location):
         return str(location)
-    parts = urlsplit(str(location))
-    if parts.password is None:
-        return str(location)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    scheme, _, rest = str(location).partition("://")
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        user, _, hosts = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{hosts}"
+    path, question, query = tail.partition("?")
+    if question:
+        kept = [(key, value) for key, value in parse_qsl(query, keep_blank_values=True) if key.lower() != "password"]
+        tail = path + (f"?{urlencode(kept)}" if kept else "")
+    return f"{scheme}://{netloc}{slash}{tail}"
 
 
 def open_store(location: str | os.PathLike[str], create: bool = False) -> IndexStore:

@@ -23,12 +23,14 @@ rows it covers; a matcher reads the lists of a claim's words from it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import sqlite3
 import tempfile
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -179,6 +181,26 @@ CREATE TABLE word_lists (
 """
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _guarded(action: str) -> Callable[[_Method], _Method]:
+    """The driver's errors (a lost connection, a missing privilege) and a damaged row's, raised by the method as
+    one-line :class:`IndexStoreError` naming the index, as every other failure of the index is."""
+
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def run(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (psycopg.Error, sqlite3.DatabaseError) as exc:
+                raise IndexStoreError(f"{self.location}: cannot {action} the index ({_first_line(exc)})") from exc
+
+        return cast(_Method, run)
+
+    return wrap
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -226,7 +248,7 @@ class PostgresStore:
             self._prepare(create)
         except psycopg.Error as exc:
             self._conn.close()
-            raise IndexStoreError(f"{self.location}: not a provcheck index or damaged ({_first_line(exc)})") from exc
+            raise IndexStoreError(f"{self.location}: cannot open the index ({_first_line(exc)})") from exc
         except IndexStoreError:
             self._conn.close()
             raise
@@ -234,8 +256,7 @@ class PostgresStore:
     # -- opening ---------------------------------------------------------------------------------------------
 
     def _has_tables(self) -> set[str]:
-        rows = self._conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                                  (NAMESPACE,)).fetchall()
+        rows = self._conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (NAMESPACE,)).fetchall()
         return {str(row[0]) for row in rows}
 
     def _prepare(self, create: bool) -> None:
@@ -407,6 +428,9 @@ class PostgresStore:
     def remove_source(self, source_id: int) -> SourceRecord:
         record = self.get_source(source_id)
         with self._writing() as conn:
+            # the source's row first, as a --replace add locks it before its frames: no deadlock between them
+            if conn.execute("SELECT id FROM sources WHERE id = %s FOR UPDATE", (source_id,)).fetchone() is None:
+                raise SourceNotFoundError(f"{self.location}: no source with id {source_id}")
             self._delete_frames(source_id)
             conn.execute("DELETE FROM sources WHERE id = %s", (source_id,))
         return record
@@ -510,6 +534,7 @@ class PostgresStore:
             raise IndexStoreError(f"{self.location}: cannot read the index's descriptor codec"
                                   f" ({_first_line(exc)})") from exc
 
+    @_guarded("write")
     def compact_descriptors(self, codec: DescriptorCodec, progress: Callable[[int], None] | None = None) -> int:
         """Store ``codec`` (unless the index has one) and every raw descriptor as its codes, a batch a transaction."""
         encoded = 0
@@ -539,10 +564,11 @@ class PostgresStore:
                 progress(encoded)
 
     def vacuum(self) -> None:
-        """VACUUM the index's tables, giving their free space back for reuse (PostgreSQL's autovacuum does so too)."""
+        """Rewrite the index's tables without their free space (``VACUUM FULL``: after a compaction; each table
+        is locked while it is rewritten, as SQLite's VACUUM locks the file)."""
         try:
             for table in _TABLES:
-                self._conn.execute(f"VACUUM {NAMESPACE}.{table}")
+                self._conn.execute(f"VACUUM FULL {NAMESPACE}.{table}")
         except psycopg.Error as exc:
             raise IndexStoreError(f"{self.location}: cannot vacuum the index ({_first_line(exc)})") from exc
 
@@ -554,6 +580,7 @@ class PostgresStore:
         except (psycopg.Error, ValueError) as exc:
             raise IndexStoreError(f"{self.location}: cannot read the index ({_first_line(exc)})") from exc
 
+    @_guarded("write")
     def install_vocabulary(self, vocabulary: Vocabulary) -> None:
         """Store a vocabulary and re-quantise every stored frame with it, in one transaction (adds wait)."""
         with self._writing(exclusive=True) as conn:
@@ -585,36 +612,45 @@ class PostgresStore:
                 last = int(rows[-1][0])
         self._vocabulary = (generation, vocabulary)
 
+    @_guarded("read")
     def postings_count(self, after_seq: int = 0) -> int:
         return int(self._one("SELECT coalesce(sum(keypoints), 0) FROM postings WHERE seq > %s", (after_seq,))[0])
 
+    @_guarded("read")
     def unsealed_postings(self) -> int:
         """Postings still held in the rows rather than in the word lists only."""
         return int(self._one("SELECT coalesce(sum(keypoints), 0) FROM postings WHERE octet_length(words) > 0")[0])
 
-    def word_file(self) -> WordLists | None:
-        """The word lists, read through a snapshot of their own, if made for the current vocabulary."""
-        vocabulary = self.shortlist_vocabulary()
-        if vocabulary is None:
-            return None
-        snapshot = _Snapshot(self._url, self.location)
-        lists = snapshot.word_lists(vocabulary.size)
-        if lists is None:
-            snapshot.close()
-        return lists
+    @contextmanager
+    def _snapshot(self) -> Iterator[_Snapshot]:
+        """A read-only, repeatable-read transaction on this store's connection: every read inside sees one
+        moment. Short-lived: nothing is held open between calls (a held transaction stops VACUUM)."""
+        with self._conn.transaction():
+            self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield _Snapshot(self._conn, self.location)
 
+    @_guarded("read")
+    def word_file(self) -> WordLists | None:
+        """The word lists, if made for the current vocabulary."""
+        with self._snapshot() as snapshot:
+            vocabulary = snapshot.vocabulary(self._vocabulary)
+            return snapshot.word_lists(vocabulary.size) if vocabulary is not None else None
+
+    @_guarded("read")
     def shortlist_postings(self) -> tuple[Vocabulary | None, WordLists | None, list[Postings]]:
-        """The vocabulary, the word lists and the postings rows newer than them, read as one snapshot (held
-        open by the returned lists until they are closed, as an open file keeps a replaced word file).
+        """The vocabulary, the word lists' offsets and the postings rows newer than them, read as one snapshot.
+
+        The lists themselves are read later, claim by claim, as they are then: a rewrite since adds
+        postings of frames the matcher holds in memory or does not know, and drops removed ones, which
+        the inverted file skips alike; lists of another vocabulary are never read (see
+        :class:`DatabaseWordLists`).
 
         Raises:
             IndexStoreError: rows are sealed but the word lists holding their postings are missing.
         """
-        snapshot = _Snapshot(self._url, self.location)
-        try:
+        with self._snapshot() as snapshot:
             vocabulary = snapshot.vocabulary(self._vocabulary)
             if vocabulary is None:
-                snapshot.close()
                 return None, None, []
             lists = snapshot.word_lists(vocabulary.size)
             covered = lists.header.covered_seq if lists is not None else 0
@@ -622,14 +658,9 @@ class PostgresStore:
                 raise IndexStoreError(f"{self.location}: the shortlist's word lists are missing or damaged, and"
                                       " they hold the postings of most frames; `provcheck index train` rebuilds"
                                       " them from the stored descriptors")
-            newer = list(snapshot.postings(after_seq=covered))
-            if lists is None:
-                snapshot.close()
-            return vocabulary, lists, newer
-        except BaseException:
-            snapshot.close()
-            raise
+            return vocabulary, lists, list(snapshot.postings(after_seq=covered))
 
+    @_guarded("write")
     def write_word_file(self) -> WordFileHeader | None:
         """Sort every posting by word into the ``word_lists`` table, and seal the rows it covers (None: nothing
         trained, or another writer rewrote the lists or retrained meanwhile).
@@ -643,10 +674,10 @@ class PostgresStore:
         with self._writing(exclusive=True) as conn:
             row = conn.execute("SELECT coalesce(max(seq), 0) FROM postings").fetchone()
             covered = int(row[0]) if row is not None else 0
-        snapshot = _Snapshot(self._url, self.location)
         try:
             with tempfile.TemporaryDirectory(prefix="provcheck-lists-") as folder:
-                built = snapshot.build_lists(Path(folder) / "lists", covered)
+                with self._snapshot() as snapshot:
+                    built = snapshot.build_lists(Path(folder) / "lists", covered)
                 if built is None:
                     return None
                 header, base = built
@@ -663,13 +694,17 @@ class PostgresStore:
                 return header
         except OSError as exc:
             raise IndexStoreError(f"{self.location}: cannot build the shortlist's word lists ({exc})") from exc
-        finally:
-            snapshot.close()
 
     # -- checks and counts -----------------------------------------------------------------------------------
 
+    @_guarded("read")
     def check(self) -> IntegrityReport:
-        """Verify the schema, row counts, blob lengths and that every fingerprint belongs to a source."""
+        """Verify the schema, row counts, blob lengths and that every fingerprint belongs to a source, all read
+        in one snapshot (a writer committing meanwhile is not mistaken for damage)."""
+        with self._snapshot() as snapshot:
+            return self._check(snapshot)
+
+    def _check(self, snapshot: _Snapshot) -> IntegrityReport:
         problems = [f"missing table {table}" for table in _TABLES if table not in self._has_tables()]
         if problems:
             return IntegrityReport(self.location, 0, 0, 0, tuple(problems))
@@ -697,12 +732,12 @@ class PostgresStore:
         coded = int(self._one("SELECT count(*) FROM features WHERE encoding = %s", (feature_rows.CODES,))[0])
         if coded and not self._rows("SELECT 1 FROM descriptor_codec WHERE id = 1"):
             problems.append(f"{coded} feature rows are stored as codes but the index has no descriptor codec")
-        problems.extend(self._postings_problems())
+        problems.extend(self._postings_problems(snapshot))
         counts = self._one("SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM frames),"
                            " (SELECT count(*) FROM features)")
         return IntegrityReport(self.location, int(counts[0]), int(counts[1]), int(counts[2]), tuple(problems))
 
-    def _postings_problems(self) -> list[str]:
+    def _postings_problems(self, snapshot: _Snapshot) -> list[str]:
         found: list[str] = []
         words = self._rows("SELECT words FROM vocabulary WHERE id = 1")
         postings = int(self._one("SELECT count(*) FROM postings")[0])
@@ -729,33 +764,31 @@ class PostgresStore:
         if wrong:
             found.append(f"{wrong} shortlist postings rows disagree with their frame's features or the vocabulary")
         if sealed:
-            found.extend(self._sealed_problems(sealed))
+            found.extend(self._sealed_problems(snapshot, int(words[0][0]), sealed))
         return found
 
-    def _sealed_problems(self, sealed: int) -> list[str]:
+    def _sealed_problems(self, snapshot: _Snapshot, words: int, sealed: int) -> list[str]:
         """Whether the word lists hold exactly the postings of every sealed row."""
         rows = self._rows("SELECT frame_id, keypoints FROM postings WHERE seq <= %s AND octet_length(words) = 0",
                           (sealed,))
-        lists = self.word_file()
+        lists = snapshot.word_lists(words)
         if lists is None or lists.header.covered_seq < sealed:
-            if lists is not None:
-                lists.close()
             return [f"the shortlist's word lists are missing or damaged and held the postings of {len(rows)} frames"
                     " (`provcheck index train` rebuilds them from the stored descriptors)"]
-        try:
-            ids = np.array([row[0] for row in rows], np.int64)
-            expected = np.array([row[1] for row in rows], np.int64)
-            assert isinstance(lists, DatabaseWordLists)
-            counts = lists.frame_counts(int(ids.max()) + 1 if ids.size else 0)
-        finally:
-            lists.close()
+        ids = np.array([row[0] for row in rows], np.int64)
+        expected = np.array([row[1] for row in rows], np.int64)
+        counts = lists.frame_counts(int(ids.max()) + 1 if ids.size else 0)
         wrong = int(np.count_nonzero(counts[ids] != expected))
         return [f"the shortlist's word lists disagree with {wrong} sealed postings rows"] if wrong else []
 
+    @_guarded("read")
     def change_stamp(self) -> Hashable:
-        """The sources' count and newest row version: any add, edit or remove by any writer changes it."""
-        return self._one("SELECT count(*), coalesce(max(xmin::text::bigint), 0) FROM sources")
+        """The sources' count and newest row version, the vocabulary's generation and the word lists' header:
+        an add, edit or remove, a retraining or a rewrite of the lists by any writer changes it."""
+        return self._one("SELECT count(*), coalesce(max(xmin::text::bigint), 0), (SELECT coalesce(max(generation), 0)"
+                         " FROM vocabulary), (SELECT value FROM meta WHERE key = %s) FROM sources", (LISTS_KEY,))
 
+    @_guarded("read")
     def stats(self) -> IndexStats:
         counts = self._one("SELECT count(*), count(*) FILTER (WHERE kind = 'video'), count(*) FILTER"
                            " (WHERE kind = 'image') FROM sources")
@@ -766,8 +799,6 @@ class PostgresStore:
         meta = self._meta()
         vocabulary = self.shortlist_vocabulary()
         lists = self.word_file()
-        if lists is not None:
-            lists.close()
         return IndexStats(
             location=self.location,
             schema_version=int(meta.get("schema_version", "0")),
@@ -788,7 +819,15 @@ class PostgresStore:
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, autocommit=True, connect_timeout=10, options=f"-c search_path={NAMESPACE}")
+    """A connection whose unqualified table names are the index's (set after connecting, so a URL's own
+    ``options`` stay and a connection pooler that refuses start-up options is served)."""
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    try:
+        conn.execute(f"SET search_path = {NAMESPACE}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _set_meta(conn: psycopg.Connection[Any], key: str, value: str) -> None:
@@ -849,17 +888,13 @@ def _copy_lists(conn: psycopg.Connection[Any], built: Path, header: WordFileHead
 
 
 class _Snapshot:
-    """A connection of its own in one read-only, repeatable-read transaction: every read sees one moment."""
+    """Reads inside a repeatable-read transaction of ``conn`` (see :meth:`PostgresStore._snapshot`)."""
 
     _cursors = 0
 
-    def __init__(self, url: str, location: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], location: str) -> None:
+        self.conn = conn
         self.location = location
-        try:
-            self.conn = _connect(url)
-            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        except psycopg.Error as exc:
-            raise IndexStoreError(f"{location}: cannot read the index ({_first_line(exc)})") from exc
 
     def vocabulary(self, known: tuple[int, Vocabulary | None] = (0, None)) -> Vocabulary | None:
         """The vocabulary (``known``, a (generation, vocabulary) already read, is kept if still current)."""
@@ -891,7 +926,8 @@ class _Snapshot:
             counts[indexed[:, 0]] = indexed[:, 1]
         if int(counts.sum()) != header.postings:
             return None
-        return DatabaseWordLists(self, header, np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
+        return DatabaseWordLists(self.conn, self.location, header,
+                                 np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
 
     def postings(self, after_seq: int, up_to_seq: int | None = None) -> Iterator[Postings]:
         """The postings rows with a sequence number in (after_seq, up_to_seq], by frame id, streamed."""
@@ -930,16 +966,19 @@ class _Snapshot:
             (lambda: kept_postings(base, keep)) if base is not None and keep is not None else None)
         return header, base.header if base is not None else None
 
-    def close(self) -> None:
-        if not self.conn.closed:
-            self.conn.close()
-
 
 class DatabaseWordLists:
-    """The ``word_lists`` table as a :class:`~provcheck.shortlist.ondisk.WordLists`, read through a snapshot."""
+    """The ``word_lists`` table as a :class:`~provcheck.shortlist.ondisk.WordLists`, read on the store's connection.
 
-    def __init__(self, snapshot: _Snapshot, header: WordFileHeader, offsets: NDArray[np.int64]) -> None:
-        self._snapshot = snapshot
+    Lists are read as they are at the time (no transaction is held between claims); a list
+    is only returned while the vocabulary it was made with is the stored one, so after a
+    retraining an open matcher finds no lists rather than lists of other words.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], location: str, header: WordFileHeader,
+                 offsets: NDArray[np.int64]) -> None:
+        self._conn = conn
+        self._location = location
         self.header = header
         self.offsets = offsets
 
@@ -961,12 +1000,13 @@ class DatabaseWordLists:
 
     def _fetch(self, condition: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
-            with self._snapshot.conn.cursor(binary=True) as cursor:
-                cursor.execute(f"SELECT word, frame_ids, signatures FROM word_lists WHERE {condition}", params)
+            with self._conn.cursor(binary=True) as cursor:
+                cursor.execute("SELECT word, frame_ids, signatures FROM word_lists WHERE EXISTS (SELECT 1 FROM"
+                               f" vocabulary WHERE id = 1 AND generation = %s) AND {condition}",
+                               (self.header.generation, *params))
                 return list(cursor.fetchall())
         except psycopg.Error as exc:
-            raise IndexStoreError(f"{self._snapshot.location}: cannot read the word lists"
-                                  f" ({_first_line(exc)})") from exc
+            raise IndexStoreError(f"{self._location}: cannot read the word lists ({_first_line(exc)})") from exc
 
     def word_ranges(self) -> Iterator[tuple[int, int]]:
         return word_ranges(self.offsets)
@@ -975,10 +1015,7 @@ class DatabaseWordLists:
         return frame_counts(self.offsets, lambda first, last: self.read_words(first, last)[0], size)
 
     def close(self) -> None:
-        self._snapshot.close()
-
-    def __del__(self) -> None:
-        self.close()
+        """Nothing to release: the lists are read on the store's connection, closed with the store."""
 
 
 def _next_value(conn: psycopg.Connection[Any], sequence: str) -> int:
