@@ -472,8 +472,8 @@ class WorkerPool:
             try:
                 return future.result(timeout=PROGRESS_POLL_S)
             except TimeoutError:
-                if future.done():  # the task itself raised TimeoutError
-                    raise
+                if future.done():  # it ended meanwhile, or the task itself raised TimeoutError: say which
+                    return future.result()
                 try:
                     self.waiting()
                 except BaseException:  # the caller's own error: never taken for a failed segment

@@ -389,3 +389,28 @@ def test_a_role_without_rights_gets_a_one_line_index_error(pg_url: str, tmp_path
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_writers_retraining_and_sealing_at_once_keep_the_shortlist_whole(pg_url: str, tmp_path: Path) -> None:
+    """On a trained index, three writers, a retraining and a rewrite of the word lists started together (how they
+    interleave is up to the machine): the result checks clean, every frame's postings present, made with the
+    stored vocabulary, and the sealed ones in the lists."""
+    first = [encode_clip(tmp_path / f"base{n}.mp4", pan_frames(seed=60 + n, count=25)) for n in range(2)]
+    assert _cli("index", "add", *map(str, first), "--index", pg_url, "-q").returncode == 0
+    assert _cli("index", "train", "--index", pg_url, "-q").returncode == 0
+    sealer = "from provcheck import Index; import sys; Index(sys.argv[1])._open().write_word_file()"
+    assert subprocess.run([sys.executable, "-c", sealer, pg_url], timeout=300).returncode == 0
+    clips = [encode_clip(tmp_path / f"clip{n}.mp4", pan_frames(seed=70 + n, count=25)) for n in range(3)]
+    commands = [[sys.executable, "-m", "provcheck", "index", "add", str(clip), "--index", pg_url, "-q", "--jobs", "1"]
+                for clip in clips]
+    commands += [[sys.executable, "-m", "provcheck", "index", "train", "--index", pg_url, "-q"],
+                 [sys.executable, "-c", sealer, pg_url]]
+    running = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for command in commands]
+    errors = [process.communicate(timeout=300)[1] for process in running]
+    assert all(process.returncode == 0 for process in running), errors
+    with Index(pg_url) as index:
+        assert len(index.sources()) == 5
+        report = index.verify_integrity()
+        assert report.ok, report.problems
+        info = index.info()
+        assert info.shortlist_words > 0 and info.shortlist_postings > 0
