@@ -455,6 +455,44 @@ def index_compact(index_path: str | None, as_json: bool, quiet: bool) -> None:
                else report.compacted_text(frames, before, after))
 
 
+@index.command("migrate", context_settings=CONTEXT_SETTINGS)
+@click.option("--to", "destination", required=True, metavar="URL",
+              help="The PostgreSQL index to fill: postgresql://user@host/db (empty; created if missing).")
+@index_option
+@output_options
+@traceback_option
+def index_migrate(destination: str, index_path: str | None, as_json: bool, quiet: bool) -> None:
+    """Copy a SQLite index into PostgreSQL as it is stored (nothing is indexed again).
+
+    Ids, compact descriptors and the shortlist (its word file becomes the database's word
+    lists) are kept, so the database answers every claim as the file did. One transaction:
+    interrupted, the database is left as it was. The SQLite file is only read.
+
+    \b
+    Examples:
+      provcheck index migrate --index newsroom.sqlite --to postgresql://provcheck@db.example.org/archive
+      provcheck index migrate --to postgresql://provcheck@localhost/archive --json
+    """
+    from . import report
+    from .store.locations import is_database_url, shown_location
+
+    source = index_path if index_path is not None else default_index_location()
+    if is_database_url(source):
+        raise click.UsageError("--index must name the SQLite file to migrate from")
+    if not is_database_url(destination):
+        raise click.UsageError("--to must be a postgresql:// URL")
+    from .store.migrate import sqlite_to_postgresql
+
+    def say(table: str, rows: int) -> None:
+        if not quiet and not as_json:
+            click.echo(f"provcheck: copied {rows:,} rows of {table}", err=True)
+
+    migrated = sqlite_to_postgresql(Path(source), destination, progress=say)
+    location = shown_location(destination)
+    click.echo(report.migrated_json(migrated, source, location) if as_json
+               else report.migrated_text(migrated, source, location))
+
+
 @index.command("remove", context_settings=CONTEXT_SETTINGS)
 @click.argument("source_id", type=int)
 @index_option

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .dates import ClaimedDate, days_before
 from .results import Box, ClaimResult, Derivation, FailedFile, Match, SkippedFile
 from .store import IndexStats, IntegrityReport, SourceRecord
+
+if TYPE_CHECKING:  # the migration module brings psycopg, which only `index migrate` needs
+    from .store.migrate import Migrated
 
 JSON_SCHEMA_VERSION = 1
 #: The JSON Schema of every document below (and of each ``--json-lines`` line and the error object).
@@ -392,6 +395,17 @@ def add_summary(outcomes: Sequence[AddOutcome]) -> str:
     skipped = sum(isinstance(item, SkippedFile) for item in outcomes)
     failed = sum(isinstance(item, FailedFile) for item in outcomes)
     return f"{added} added, {skipped} skipped, {failed} failed"
+
+
+def migrated_json(migrated: Migrated, from_location: str, index_location: str) -> str:
+    """The ``index migrate --json`` document: where from, and the rows copied a table."""
+    return _dumped({**_head(index_location), "migrated_from": from_location, "rows": migrated.rows,
+                    "word_list_postings": migrated.word_list_postings})
+
+
+def migrated_text(migrated: Migrated, from_location: str, index_location: str) -> str:
+    return (f"migrated {migrated.rows.get('sources', 0):,} sources and {migrated.rows.get('frames', 0):,} frames"
+            f" from {from_location} to {index_location}")
 
 
 def removed_json(source: SourceRecord, index_location: str) -> str:

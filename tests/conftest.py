@@ -264,7 +264,7 @@ def cwd_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 OUTPUT_SCHEMA = jsonschema.Draft202012Validator(json.loads(report.OUTPUT_SCHEMA.read_text(encoding="utf-8")))
 #: The functions of ``provcheck.report`` that print JSON: each one's output is validated in every test.
 JSON_PRODUCERS = ("results_json", "claim_line", "error_json", "add_json", "sources_json", "stats_json",
-                  "integrity_json", "trained_json", "compacted_json", "removed_json", "edited_json")
+                  "integrity_json", "trained_json", "compacted_json", "removed_json", "edited_json", "migrated_json")
 
 
 def valid_document(text: str) -> Any:

@@ -414,3 +414,33 @@ def test_writers_retraining_and_sealing_at_once_keep_the_shortlist_whole(pg_url:
         assert report.ok, report.problems
         info = index.info()
         assert info.shortlist_words > 0 and info.shortlist_postings > 0
+
+
+def test_a_sqlite_index_migrates_into_postgresql_and_answers_the_same(
+        pg_url: str, quick_corpus: tuple[list[Path], list[Path]], tmp_path: Path) -> None:
+    """`index migrate` of a compacted, sealed SQLite index (then more adds): the same ids, a clean check and the
+    same answers, without indexing anything again; a second migration into it is refused, the file untouched."""
+    sources, claims = quick_corpus
+    sqlite = str(tmp_path / "index.sqlite")
+    assert _cli("index", "add", *map(str, sources[:5]), "--index", sqlite, "-q").returncode == 0
+    assert _cli("index", "compact", "--index", sqlite, "-q").returncode == 0
+    assert _cli("index", "add", *map(str, sources[5:8]), "--index", sqlite, "-q").returncode == 0
+    before = Path(sqlite).read_bytes()
+    migrated = _cli("index", "migrate", "--index", sqlite, "--to", pg_url, "--json")
+    assert migrated.returncode == 0, migrated.stderr
+    document = valid_document(migrated.stdout)
+    assert document["rows"]["sources"] == 8 and document["word_list_postings"] > 0
+    assert _cli("index", "check", "--index", pg_url).returncode == 0
+    listed = [_without_location(valid_document(_cli("index", "list", "--index", index, "--json").stdout))
+              for index in (sqlite, pg_url)]
+    assert listed[0] == listed[1]
+    answers = [_without_location(valid_document(_cli("match", *map(str, claims[1::2]), "--index", index, "--json",
+                                                     "-q").stdout)) for index in (sqlite, pg_url)]
+    assert answers[0] == answers[1]
+    again = _cli("index", "migrate", "--index", sqlite, "--to", pg_url)
+    assert again.returncode == ExitCode.INDEX_ERROR and "already holds 8 sources" in again.stderr
+    assert Path(sqlite).read_bytes() == before
+    missing = _cli("index", "migrate", "--index", str(tmp_path / "none.sqlite"), "--to", pg_url)
+    assert missing.returncode == ExitCode.INDEX_ERROR and "index not found" in missing.stderr
+    wrong = _cli("index", "migrate", "--index", sqlite, "--to", str(tmp_path / "other.sqlite"))
+    assert wrong.returncode == ExitCode.USAGE
