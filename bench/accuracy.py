@@ -52,7 +52,8 @@ from provcheck import ClaimResult, Index, Match, Verdict, __version__, synth
 from provcheck.hashing import Hasher, PDQHasher, PHasher, hamming_distances
 from provcheck.match import Assessment, MatchSettings
 from provcheck.media import load_image
-from provcheck.store import HashTable, SQLiteStore
+from provcheck.store import HashTable
+from provcheck.store.locations import open_store
 
 # --------------------------------------------------------------------------- settings
 
@@ -887,15 +888,16 @@ class CorpusRun:
 
 
 def run_corpus(root: Path, seed: int, settings: Settings, positives: int, negatives: int,
-               log: Callable[[str], None], search: str = "inverted") -> CorpusRun:
-    """Generate a corpus, index it, and answer every claim with the three systems."""
+               log: Callable[[str], None], search: str = "inverted", index_location: str | None = None) -> CorpusRun:
+    """Generate a corpus, index it (into ``index_location``, an empty index, when given: a PostgreSQL database,
+    say), and answer every claim with the three systems."""
     start = time.perf_counter()
     log(f"[seed {seed}] rendering sources")
     sources = generate_sources(root / "sources", seed, settings)
     log(f"[seed {seed}] making claims")
     claims = make_claims(sources, root / "claims", seed, settings, positives, negatives)
     generate_seconds = time.perf_counter() - start
-    index_path = root / "index.sqlite"
+    index_path: Path | str = index_location if index_location is not None else root / "index.sqlite"
     name_of_path: dict[str, str] = {}
     log(f"[seed {seed}] indexing {sum(s.indexed for s in sources)} sources")
     start = time.perf_counter()
@@ -906,7 +908,7 @@ def run_corpus(root: Path, seed: int, settings: Settings, positives: int, negati
                 name_of_path[record.path] = source.name
         prepare_search(index, search)
         index_seconds = time.perf_counter() - start
-        store = SQLiteStore(index_path)
+        store = open_store(index_path)
         tables = {name: store.hash_table(name) for name in ("phash", "pdq")}
         store.close()
         by_id = {record.id: name_of_path[record.path] for record in index.sources()}
@@ -1098,6 +1100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="positive claims per edit row of the main corpus (default: 8, quick 1)")
     parser.add_argument("--negatives", type=int, default=None,
                         help="negative claims per edit row of the main corpus (default: 4, quick 1)")
+    parser.add_argument("--index", default=None, metavar="URL",
+                        help="index the main corpus into this empty index (a postgresql:// URL) instead of a file")
     add_search_option(parser)
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -1117,7 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="provcheck-accuracy-") as tmp:
         root = args.out.resolve() if args.out is not None else Path(tmp)
         main_run = run_corpus(root / f"seed{args.seed}", args.seed, settings, settings.positives_per_row,
-                              settings.negatives_per_row, log, args.search)
+                              settings.negatives_per_row, log, args.search, args.index)
         print_report(main_run)
         print_misses(main_run)
         if args.out is not None:
