@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import ClusterError, MediaError
 from .hashing import HASHERS
-from .ingest import PROGRESS_POLL_S, Prepared, SegmentContent, SourceContent, join_segments, read_content, read_segment
+from .ingest import FuturesPool, Prepared, SegmentContent, SourceContent, read_content, read_segment
 from .media.video import VideoInfo, VideoSegment
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class _DaskTask:
     segments: list[VideoSegment] | None = None
 
 
-class DaskPool:
+class DaskPool(FuturesPool):
     """Dask workers reading files for :meth:`provcheck.api.Index.iter_add` (a :class:`~provcheck.ingest.ReadPool`).
 
     A file is one task; a long video, when fewer files are left than workers, one task
@@ -152,6 +152,7 @@ class DaskPool:
 
     #: The cluster was asked for: a file alone is read there too, not in this process.
     reads_alone = True
+    worker_name = "a Dask worker"
 
     def __init__(self, address: str | Client, jobs: int | None = None,
                  waiting: Callable[[], None] | None = None) -> None:
@@ -161,6 +162,8 @@ class DaskPool:
         self.waiting = waiting
         self._stamp = _stamp()
         self._killed_worker: type[Exception] = distributed.KilledWorker
+        # the cluster's failures, not the segments': reading the file whole would meet them again
+        self.pool_failures = (distributed.KilledWorker, CancelledError, ClusterError)
         self._own_client = not isinstance(address, distributed.Client)
         self._cluster: Any = None  # a LocalCluster when this pool started it
         self._tasks: dict[int, _DaskTask] = {}
@@ -281,47 +284,9 @@ class DaskPool:
         done = sum(span for span, future in zip(spans, task.futures, strict=True) if future.done())
         return float(done), float(sum(spans))
 
-    def _wait(self, future: DaskFuture) -> Any:
-        """``future.result()``, calling :attr:`waiting` every PROGRESS_POLL_S meanwhile."""
-        if self.waiting is None:
-            return future.result()
-        while True:
-            try:
-                return future.result(timeout=PROGRESS_POLL_S)
-            except TimeoutError:
-                if future.done():  # it ended meanwhile, or the task itself raised TimeoutError: say which
-                    return future.result()
-                try:
-                    self.waiting()
-                except BaseException:  # the caller's own error: never taken for a failed segment
-                    self._waiting_raised = True
-                    raise
-
-    def _collect(self, ticket: int) -> SourceContent:
-        """Wait for a file's task(s); segments are joined, or the file read again as one task."""
-        task = self._tasks[ticket]
-        if task.segments is None or task.prepared.probe is None:
-            content = self._wait(task.futures[0])
-            if not isinstance(content, SourceContent):
-                raise RuntimeError("a Dask worker returned something else than a file's content")
-            return content
-        info, segments = task.prepared.probe, task.segments
-        parts = []
-        try:
-            for future in task.futures:
-                part = self._wait(future)
-                if not isinstance(part, SegmentContent):
-                    raise RuntimeError("a Dask worker returned something else than a segment's content")
-                parts.append(part)
-            return join_segments(task.prepared.path, task.prepared.details.fps, info, segments, parts)
-        except (self._killed_worker, CancelledError, ClusterError):
-            raise  # the cluster's failure, not the segments': reading the file whole would meet it again
-        except Exception:  # a segment failed, or they do not join exactly: one pass, which names any error
-            if self._waiting_raised:
-                raise
-            self._client.cancel(task.futures)
-            self._tasks[ticket] = self._run(task.prepared)
-            return self._collect(ticket)
+    def _rerun_whole(self, ticket: int) -> None:
+        self._client.cancel(self._tasks[ticket].futures)
+        super()._rerun_whole(ticket)
 
     def result(self, ticket: int) -> SourceContent:
         """The fingerprints of a submitted file; errors raised reading it are raised here.

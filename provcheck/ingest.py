@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -384,6 +384,80 @@ class ReadPool(Protocol):
         ...
 
 
+class _PoolTask(Protocol):
+    """A file handed to a pool: read whole (one future) or in time segments (one future each)."""
+
+    prepared: Prepared
+    futures: Sequence[Any]
+    segments: list[VideoSegment] | None
+
+
+class FuturesPool:
+    """What both read pools share: waiting on a task while progress is drawn, and collecting a file (its one
+    task, or its segments joined, or, when a segment fails or they do not join exactly, the file read again
+    in one pass, which names any error).
+
+    A subclass sets :attr:`worker_name` and :attr:`pool_failures` (errors of the pool itself, which reading
+    the file again would only meet again), and implements :meth:`_run`.
+    """
+
+    #: Who returned a wrong value, in the message saying so.
+    worker_name = "a worker"
+    #: Errors of the pool itself: raised as they are, never taken for a failed segment.
+    pool_failures: tuple[type[BaseException], ...] = ()
+    waiting: Callable[[], None] | None
+    _waiting_raised: bool
+    _tasks: dict[int, Any]
+
+    def _run(self, prepared: Prepared) -> Any:
+        raise NotImplementedError
+
+    def _rerun_whole(self, ticket: int) -> None:
+        """Hand a file whose segments failed to the pool again, as one task."""
+        self._tasks[ticket] = self._run(self._tasks[ticket].prepared)
+
+    def _wait(self, future: Any) -> Any:
+        """``future.result()``, calling :attr:`waiting` every PROGRESS_POLL_S meanwhile."""
+        if self.waiting is None:
+            return future.result()
+        while True:
+            try:
+                return future.result(timeout=PROGRESS_POLL_S)
+            except TimeoutError:
+                if future.done():  # it ended meanwhile, or the task itself raised TimeoutError: say which
+                    return future.result()
+                try:
+                    self.waiting()
+                except BaseException:  # the caller's own error: never taken for a failed segment
+                    self._waiting_raised = True
+                    raise
+
+    def _collect(self, ticket: int) -> SourceContent:
+        """Wait for a file's task(s); segments are joined, or the file read again in one pass."""
+        task: _PoolTask = self._tasks[ticket]
+        if task.segments is None or task.prepared.probe is None:
+            content = self._wait(task.futures[0])
+            if not isinstance(content, SourceContent):
+                raise RuntimeError(f"{self.worker_name} returned something else than a file's content")
+            return content
+        info, segments = task.prepared.probe, task.segments
+        parts = []
+        try:
+            for future in task.futures:
+                part = self._wait(future)
+                if not isinstance(part, SegmentContent):
+                    raise RuntimeError(f"{self.worker_name} returned something else than a segment's content")
+                parts.append(part)
+            return join_segments(task.prepared.path, task.prepared.details.fps, info, segments, parts)
+        except self.pool_failures:
+            raise
+        except Exception:  # a segment failed, or they do not join exactly: one pass, which names any error
+            if self._waiting_raised:
+                raise
+            self._rerun_whole(ticket)
+            return self._collect(ticket)
+
+
 @dataclass
 class _Task:
     """A file handed to the pool: read whole (one future) or in time segments (one future each)."""
@@ -394,7 +468,7 @@ class _Task:
     segments: list[VideoSegment] | None = None
 
 
-class WorkerPool:
+class WorkerPool(FuturesPool):
     """Worker processes reading files for :meth:`provcheck.api.Index.iter_add`, replaced when one dies.
 
     A file is read by one worker, or a long video in time segments by several (when
@@ -411,6 +485,8 @@ class WorkerPool:
 
     #: A file alone is read in the calling process: starting a worker would only add its start-up time.
     reads_alone = False
+    #: A dead worker breaks the pool: :meth:`result` restarts it and reads the file again alone.
+    pool_failures = (BrokenProcessPool,)
 
     def __init__(self, workers: int, waiting: Callable[[], None] | None = None) -> None:
         self.workers = workers
@@ -464,22 +540,6 @@ class WorkerPool:
         total = sum(self._slots[2 * slot + 1] for slot in task.slots)
         return float(done), float(total)
 
-    def _wait(self, future: Future[Any]) -> Any:
-        """``future.result()``, calling :attr:`waiting` every PROGRESS_POLL_S meanwhile."""
-        if self.waiting is None:
-            return future.result()
-        while True:
-            try:
-                return future.result(timeout=PROGRESS_POLL_S)
-            except TimeoutError:
-                if future.done():  # it ended meanwhile, or the task itself raised TimeoutError: say which
-                    return future.result()
-                try:
-                    self.waiting()
-                except BaseException:  # the caller's own error: never taken for a failed segment
-                    self._waiting_raised = True
-                    raise
-
     def submit(self, prepared: Prepared, segments: list[VideoSegment] | None = None) -> int:
         """Start reading a file (in time ``segments`` if given: then ``prepared.probe`` is set); returns its ticket."""
         ticket = self._next_ticket
@@ -492,31 +552,6 @@ class WorkerPool:
             task = self._run(prepared)
         self._tasks[ticket] = task
         return ticket
-
-    def _collect(self, ticket: int) -> SourceContent:
-        """Wait for a file's task(s); segments are joined, or the file read again in one pass."""
-        task = self._tasks[ticket]
-        if task.segments is None or task.prepared.probe is None:
-            content = self._wait(task.futures[0])
-            if not isinstance(content, SourceContent):
-                raise RuntimeError("a worker returned something else than a file's content")
-            return content
-        info, segments = task.prepared.probe, task.segments
-        parts = []
-        try:
-            for future in task.futures:
-                part = self._wait(future)
-                if not isinstance(part, SegmentContent):
-                    raise RuntimeError("a worker returned something else than a segment's content")
-                parts.append(part)
-            return join_segments(task.prepared.path, task.prepared.details.fps, info, segments, parts)
-        except BrokenProcessPool:
-            raise
-        except Exception:  # a segment failed, or they do not join exactly: one pass, which names any error
-            if self._waiting_raised:
-                raise
-            self._tasks[ticket] = self._run(task.prepared)
-            return self._collect(ticket)
 
     def result(self, ticket: int) -> SourceContent:
         """The fingerprints of a submitted file; errors raised reading it are raised here."""
