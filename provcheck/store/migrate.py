@@ -17,7 +17,16 @@ from typing import Any
 
 from ..errors import IndexStoreError
 from ..shortlist.ondisk import WordFile, word_file_path
-from .postgres import LISTS_KEY, SEALED_KEY, PostgresStore, _copy_lists, _first_line, _header_json, _set_meta
+from .postgres import (
+    DRIVER_ERRORS,
+    LISTS_KEY,
+    SEALED_KEY,
+    PostgresStore,
+    _copy_lists,
+    _first_line,
+    _header_json,
+    _set_meta,
+)
 from .sqlite import SQLiteStore
 
 #: Rows read from SQLite a batch.
@@ -79,8 +88,8 @@ def sqlite_to_postgresql(source: Path, url: str, progress: Progress | None = Non
         checked.shortlist_postings()  # refuses sealed rows whose word file is missing or damaged
     finally:
         checked.close()
-    lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     store = PostgresStore(url, create=True)
+    lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
         conn = store._conn
         held = store.stats().sources
@@ -118,14 +127,8 @@ def sqlite_to_postgresql(source: Path, url: str, progress: Progress | None = Non
         raise IndexStoreError(f"{source}: cannot read the index ({exc})") from exc
     except OSError as exc:
         raise IndexStoreError(f"{word_file_path(source)}: cannot read the word file ({exc})") from exc
-    except Exception as exc:
-        if isinstance(exc, IndexStoreError):
-            raise
-        import psycopg
-
-        if isinstance(exc, psycopg.Error):
-            raise IndexStoreError(f"{store.location}: cannot write the index ({_first_line(exc)})") from exc
-        raise
+    except DRIVER_ERRORS as exc:
+        raise IndexStoreError(f"{store.location}: cannot write the index ({_first_line(exc)})") from exc
     finally:
         lite.close()
         store.close()

@@ -72,6 +72,9 @@ try:
 except ImportError:  # the extra is optional; opening a PostgreSQL index says what to install
     psycopg = None  # type: ignore[assignment]
 
+#: The driver's errors, for the modules beside this one that use its connections (empty without psycopg).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (psycopg.Error,) if psycopg is not None else ()
+
 SCHEMA_VERSION = 1
 #: The PostgreSQL schema (namespace) holding the index's tables.
 NAMESPACE = "provcheck"
