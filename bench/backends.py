@@ -88,13 +88,17 @@ def hash_rows(sqlite_path: Path, url: str, queries: int, seed: int) -> list[dict
     return rows
 
 
-def claim_rows(sqlite_path: Path, url: str, claims: Path, rounds: int) -> list[dict[str, Any]]:
+def claim_rows(sqlite_path: Path | None, url: str | None, claims: Path, rounds: int) -> list[dict[str, Any]]:
+    """Claims answered on each backend given, alternated round by round; a side left out (None) is not measured,
+    for an archive that fits on the disk in one backend only."""
+    sides = [(backend, str(location)) for backend, location in (("sqlite", sqlite_path), ("postgresql", url))
+             if location is not None]
     rows = []
     for round_ in range(rounds):
-        for backend, location in (("sqlite", str(sqlite_path)), ("postgresql", url)):
+        for backend, location in sides:
             say(f"claims on {backend}, round {round_ + 1}")
             measured = query_scale.measure(location, claims, "inverted")
-            row: dict[str, Any] = {"backend": backend, "round": round_ + 1,
+            row: dict[str, Any] = {"backend": backend, "round": round_ + 1, "frames": measured["frames"],
                                    "first_result_s": measured["first_result_s"], "peak_rss": measured["peak_rss"]}
             listed = measured["claims"]
             assert isinstance(listed, list)
@@ -109,6 +113,15 @@ def claim_rows(sqlite_path: Path, url: str, claims: Path, rounds: int) -> list[d
 
 
 def print_tables(hashes: list[dict[str, Any]], claims: list[dict[str, Any]]) -> None:
+    if hashes:
+        print_hashes(hashes)
+    if not claims:
+        return
+    print()
+    print_claims(claims)
+
+
+def print_hashes(hashes: list[dict[str, Any]]) -> None:
     print("| hasher | radius | frames | queries | NumPy scan ms (SQLite baseline) | SQL MIH ms | p95 | ratio |"
           " found (median) | load hash matrix s: SQLite | PostgreSQL |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -117,9 +130,9 @@ def print_tables(hashes: list[dict[str, Any]], claims: list[dict[str, Any]]) -> 
               f"{row['numpy_scan_ms']:.2f} | {row['sql_mih_ms']:.2f} | {row['sql_mih_p95_ms']:.2f} | "
               f"{row['sql_mih_ms'] / row['numpy_scan_ms']:.2f}x | {row['median_found']:g} | "
               f"{row['sqlite_load_s']:.2f} | {row['postgresql_load_s']:.2f} |")
-    if not claims:
-        return
-    print()
+
+
+def print_claims(claims: list[dict[str, Any]]) -> None:
     print("| round | backend | crop: median s | CPU s | recall | other sources | whole: median s | CPU s | recall |"
           " other sources | time to first result s | peak RSS MB | crop median vs SQLite |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -128,11 +141,27 @@ def print_tables(hashes: list[dict[str, Any]], claims: list[dict[str, Any]]) -> 
         crop, whole = row["crop"], row["whole"]
         if row["backend"] == "sqlite":
             baseline[row["round"]] = crop["median_s"]
-        ratio = crop["median_s"] / baseline[row["round"]] if row["round"] in baseline else float("nan")
+        ratio = f"{crop['median_s'] / baseline[row['round']]:.2f}x" if row["round"] in baseline else "-"
         print(f"| {row['round']} | {row['backend']} | {crop['median_s']:.2f} | {crop['median_cpu_s']:.2f} | "
               f"{crop['source_recall']:.3f} | {crop['false_sources']} | {whole['median_s']:.2f} | "
               f"{whole['median_cpu_s']:.2f} | {whole['source_recall']:.3f} | {whole['false_sources']} | "
-              f"{row['first_result_s']:.1f} | {row['peak_rss'] / 2**20:,.0f} | {ratio:.2f}x |")
+              f"{row['first_result_s']:.1f} | {row['peak_rss'] / 2**20:,.0f} | {ratio} |")
+
+
+def print_scaling(claims: list[dict[str, Any]]) -> None:
+    """Every claims row of a run, across archives and backends, against the first row measured (the baseline)."""
+    base = claims[0]
+    print("\n| frames | backend | round | crop median s | vs baseline | whole median s | vs baseline | crop recall |"
+          " other sources | time to first result s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in claims:
+        crop, whole = row["crop"], row["whole"]
+        print(f"| {row['frames']:,} | {row['backend']} | {row['round']} | {crop['median_s']:.2f} | "
+              f"{crop['median_s'] / base['crop']['median_s']:.2f}x | {whole['median_s']:.2f} | "
+              f"{whole['median_s'] / base['whole']['median_s']:.2f}x | {crop['source_recall']:.3f} | "
+              f"{crop['false_sources'] + whole['false_sources']} | {row['first_result_s']:.1f} | "
+              f"{row['peak_rss'] / 2**20:,.0f} |")
+    print(f"\nBaseline: {base['backend']} at {base['frames']:,} frames, round {base['round']}, in this run.")
 
 
 def main() -> int:

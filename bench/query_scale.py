@@ -167,7 +167,8 @@ def child(index_path: str, claims_file: Path, search: str) -> None:
             "false_sources": sum(1 for m in assessment.matches if m.source.id != true_source),
         })
     peak = peak_rss_bytes()
-    print(json.dumps({"first_result_s": first_result, "peak_rss": peak, "claims": rows}))
+    print(json.dumps({"frames": int(frames.frame_ids.shape[0]), "first_result_s": first_result, "peak_rss": peak,
+                      "claims": rows}))
 
 
 def peak_rss_bytes() -> int:

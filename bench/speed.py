@@ -26,7 +26,10 @@ Sections (``--section``, comma-separated, run in this order; default all):
   index and its copy in PostgreSQL made by ``bench/to_postgresql.py``), hash search (the
   matcher's in-memory scan against multi-index hashing in SQL) and, with ``CLAIMS`` given
   (``SQLITE=URL=CLAIMS``, a ``bench/query_scale.py`` claims file), crop and whole-claim
-  latency on both, alternated (``bench/backends.py``).
+  latency on both, alternated (``bench/backends.py``). A side left empty (``=URL=CLAIMS``,
+  ``SQLITE==CLAIMS``) is not measured, for an archive too large to be on the disk in both
+  backends at once; with more than one archive, a last table sets every claims row against
+  the first one measured.
 
 ``--backend postgresql`` (server from ``--postgresql URL`` or ``$PROVCHECK_BENCH_POSTGRESQL``)
 writes every index the sections build into a fresh database on that server (dropped at
@@ -500,11 +503,15 @@ def section_backends(bench: Bench) -> dict[str, Any]:
 
     measured = []
     for archive in bench.archives:
-        sqlite_path, url, *claims = archive.split("=", 2)
-        say(f"backends: hash search on {sqlite_path} and {url}")
-        hashes = backends.hash_rows(Path(sqlite_path), url, 50, bench.seed)
-        rows = backends.claim_rows(Path(sqlite_path), url, Path(claims[0]), 2) if claims else []
-        measured.append({"sqlite": sqlite_path, "postgresql": url, "hashes": hashes, "claims": rows})
+        sqlite_side, url_side, *claims = archive.split("=", 2)
+        sqlite_path = Path(sqlite_side) if sqlite_side else None
+        url = url_side or None
+        hashes = []
+        if sqlite_path is not None and url is not None:
+            say(f"backends: hash search on {sqlite_path} and {url}")
+            hashes = backends.hash_rows(sqlite_path, url, 50, bench.seed)
+        rows = backends.claim_rows(sqlite_path, url, Path(claims[0]), 2) if claims else []
+        measured.append({"sqlite": sqlite_side, "postgresql": url_side, "hashes": hashes, "claims": rows})
     return {"archives": measured}
 
 
@@ -517,6 +524,9 @@ def print_backends(result: dict[str, Any]) -> None:
     for archive in result["archives"]:
         print(f"\n## backends: {archive['sqlite']} against {archive['postgresql']}\n")
         backends.print_tables(archive["hashes"], archive["claims"])
+    claims = [row for archive in result["archives"] for row in archive["claims"]]
+    if len(result["archives"]) > 1 and claims:
+        backends.print_scaling(claims)
 
 
 # Sections in the order they run: name -> (measure, print). A section measures into a JSON-ready dict.
