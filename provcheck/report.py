@@ -341,7 +341,7 @@ def stats_text(stats: IndexStats) -> str:
 def _shortlist_line(stats: IndexStats) -> str:
     if not stats.shortlist_words:
         return "not trained (exact search; trained once the index holds a few frames)"
-    on_disk = f", {stats.word_file_postings:,} of them in the word file" if stats.word_file_postings else ""
+    on_disk = f", {stats.word_file_postings:,} of them sorted into the word lists" if stats.word_file_postings else ""
     return (f"{stats.shortlist_words:,} visual words trained on {stats.shortlist_training_descriptors:,} descriptors,"
             f" {stats.shortlist_postings:,} postings{on_disk}")
 

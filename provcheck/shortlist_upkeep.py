@@ -111,7 +111,7 @@ def keep_word_file(store: IndexStore, announce: Announce | None = None) -> bool:
     if not needs_word_file(store):
         return False
     if announce is not None:
-        announce("writing the shortlist's word file")
+        announce("sorting the shortlist's postings into its word lists")
     try:
         store.write_word_file()
     except IndexStoreError:
