@@ -53,7 +53,7 @@ from provcheck.hashing import Hasher, PDQHasher, PHasher, hamming_distances
 from provcheck.match import Assessment, MatchSettings
 from provcheck.media import load_image
 from provcheck.store import HashTable
-from provcheck.store.locations import open_store
+from provcheck.store.locations import open_store, shown_location
 
 # --------------------------------------------------------------------------- settings
 
@@ -994,7 +994,7 @@ def header_lines(args: argparse.Namespace, settings: Settings) -> list[str]:
     return [
         f"**provcheck accuracy bench** (provcheck {__version__}, commit {_git_commit()})",
         "",
-        f"- command: `{' '.join(['python bench/accuracy.py', *sys.argv[1:]])}`",
+        f"- command: `{' '.join(['python bench/accuracy.py', *map(shown_location, sys.argv[1:])])}`",
         f"- machine: {platform.platform()}, {platform.machine()}, cores={os.cpu_count()}, "
         f"python {platform.python_version()}, numpy {np.__version__}, av {av.__version__}",
         f"- settings: mode={settings.name} search={args.search} seed={args.seed} calibration-seed={args.calibration_seed} "

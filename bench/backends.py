@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import query_scale  # noqa: E402
 
 from provcheck.store import SQLiteStore  # noqa: E402
+from provcheck.store.locations import shown_location  # noqa: E402
 from provcheck.store.mih import within_radius  # noqa: E402
 from provcheck.store.postgres import PostgresStore  # noqa: E402
 
@@ -175,7 +176,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    print(f"**provcheck backends bench**: `python bench/backends.py {' '.join(sys.argv[1:])}`")
+    print(f"**provcheck backends bench**: `python bench/backends.py {' '.join(map(shown_location, sys.argv[1:]))}`")
     print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()},"
           f" load average at start {os.getloadavg()[0]:.1f}\n")
     say("hash search")

@@ -45,7 +45,7 @@ from provcheck.features import LocalFeatures
 from provcheck.hashing import HASHERS
 from provcheck.media import probe_video
 from provcheck.store import FrameRecord, NewSource, SQLiteStore
-from provcheck.store.locations import open_store
+from provcheck.store.locations import open_store, shown_location
 
 DISTRACTOR_KEYPOINTS = 1000
 DISTRACTOR_FRAMES_PER_SOURCE = 200
@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         return remeasure(args.work.resolve(), args.baseline_max, args.out, args.grow_to)
     sizes = [300, 1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     count = 4 if args.quick else args.claims
-    print(f"**provcheck query scale bench**: `python bench/query_scale.py {' '.join(sys.argv[1:])}`".rstrip())
+    command = " ".join(map(shown_location, sys.argv[1:]))
+    print(f"**provcheck query scale bench**: `python bench/query_scale.py {command}`".rstrip())
     print(f"- machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
           f"load average at start {os.getloadavg()[0]:.1f}\n")
     with tempfile.TemporaryDirectory(prefix="provcheck-query-") as tmp:

@@ -73,6 +73,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed_tools import Measured, render_bench_video, run_measured  # noqa: E402
 
 from provcheck import __version__  # noqa: E402
+from provcheck.store.locations import shown_location  # noqa: E402
 from provcheck.synth import add_caption_bar, crop, extract_frames  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -508,10 +509,10 @@ def section_backends(bench: Bench) -> dict[str, Any]:
         url = url_side or None
         hashes = []
         if sqlite_path is not None and url is not None:
-            say(f"backends: hash search on {sqlite_path} and {url}")
+            say(f"backends: hash search on {sqlite_path} and {shown_location(url)}")
             hashes = backends.hash_rows(sqlite_path, url, 50, bench.seed)
         rows = backends.claim_rows(sqlite_path, url, Path(claims[0]), 2) if claims else []
-        measured.append({"sqlite": sqlite_side, "postgresql": url_side, "hashes": hashes, "claims": rows})
+        measured.append({"sqlite": sqlite_side, "postgresql": shown_location(url_side), "hashes": hashes, "claims": rows})
     return {"archives": measured}
 
 
