@@ -523,7 +523,8 @@ def print_backends(result: dict[str, Any]) -> None:
     import backends
 
     for archive in result["archives"]:
-        print(f"\n## backends: {archive['sqlite']} against {archive['postgresql']}\n")
+        sides = [side for side in (archive["sqlite"], archive["postgresql"]) if side]
+        print(f"\n## backends: {' against '.join(sides)}{'' if len(sides) > 1 else ' (one backend)'}\n")
         backends.print_tables(archive["hashes"], archive["claims"])
     claims = [row for archive in result["archives"] for row in archive["claims"]]
     if len(result["archives"]) > 1 and claims:
