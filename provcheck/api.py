@@ -44,6 +44,7 @@ from .ingest import (
     add_failure,
     fingerprint,
     iter_media_files,
+    new_source,
     read_content,
     refuse_duplicate,
     segments_for,
@@ -62,7 +63,7 @@ from .media.capture import capture_date
 from .paths import INDEX_ENV_VAR, INDEX_FILENAME, default_index_location, default_index_path, user_data_folder
 from .results import ClaimResult, Match, SkippedFile, Verdict
 from .shortlist.words import Vocabulary
-from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, NewSource, SourceRecord
+from .store import FeatureCoverage, IndexStats, IndexStore, IntegrityReport, SourceRecord
 from .store.locations import is_database_url, open_store, shown_location
 
 if TYPE_CHECKING:
@@ -331,7 +332,10 @@ class Index:
                 starts one on this machine with ``jobs`` workers, else a scheduler's address
                 (``tcp://host:8786``; ``jobs`` then caps the files read at once) or a
                 connected ``distributed.Client``. Workers open the files at the paths
-                given here; this process still writes the index, in the same order.
+                given here. Into a SQLite file this process still writes the index, in
+                the same order; into a PostgreSQL index each worker writes the files it
+                reads whole (source ids then follow the order workers finish in), and
+                the outcomes are still yielded in the order given.
 
         Yields:
             The stored source, or a :class:`SkippedFile` or :class:`FailedFile`.
@@ -355,7 +359,8 @@ class Index:
         if dask is not None:
             from .dask_pool import DaskPool  # Dask is imported only when asked for
 
-            pool = DaskPool(dask, jobs, waiting=waiting)
+            # into a database, workers write what they read (a SQLite file has one writer: this process)
+            pool = DaskPool(dask, jobs, waiting=waiting, writes_to=self.address if is_database_url(self.address) else None)
             workers = pool.workers
         else:  # the pool's processes start with the first file handed over
             pool = WorkerPool(workers, waiting=waiting) if workers > 1 else None
@@ -457,12 +462,17 @@ class Index:
         try:
             try:
                 # written in file order, so the index is as adding the files one by one leaves it
-                refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
                 if slot.ticket is None or pool is None:
+                    refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
                     reading = None if tally is None or tally.progress is None else tally.reading_here
                     content = read_content(prepared.path, prepared.kind, prepared.details.fps, reading, prepared.probe)
                 else:
-                    content = pool.result(slot.ticket)
+                    read = pool.result(slot.ticket)
+                    if isinstance(read, SourceRecord):  # a Dask worker wrote it to the database itself
+                        self._engine = None
+                        return read
+                    refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
+                    content = read
                 return self._store_source(prepared, content)
             finally:
                 if slot.ticket is not None and pool is not None:
@@ -498,23 +508,8 @@ class Index:
 
     def _store_source(self, prepared: Prepared, content: SourceContent) -> SourceRecord:
         """Write one read source in one transaction."""
-        details = prepared.details
-        record = self._open(create=True).add_source(
-            NewSource(
-                kind=prepared.kind,
-                title=details.title or prepared.path.name,
-                url=details.url or None,
-                published=parse_published(details.published),
-                notes=details.notes or None,
-                path=str(prepared.path.resolve()),
-                sha256=prepared.digest,
-                duration_s=content.duration_s,
-                width=content.width,
-                height=content.height,
-            ),
-            content.frames,
-            replace=details.replace,
-        )
+        record = self._open(create=True).add_source(new_source(prepared, content), content.frames,
+                                                    replace=prepared.details.replace)
         self._engine = None
         return record
 

@@ -167,7 +167,8 @@ def index() -> None:
 @click.option("--dask", "dask_address", metavar="local|ADDRESS",
               help="Read the files on a Dask cluster instead: 'local' starts one on this machine (--jobs worker "
               "processes), or the address of a running scheduler (tcp://host:8786), whose workers must see the "
-              "files at the same paths. This process still writes the index. Needs: pip install 'provcheck[dask]'.")
+              "files at the same paths. Into a SQLite index this process writes what they read; into a PostgreSQL "
+              "index the workers write it themselves. Needs: pip install 'provcheck[dask]'.")
 @allow_private_option
 @index_option
 @output_options

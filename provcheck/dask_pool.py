@@ -4,16 +4,25 @@ The counterpart of :class:`~provcheck.ingest.WorkerPool` for Dask's ``distribute
 same Python tasks (:func:`~provcheck.ingest.read_content`, one file each, and
 :func:`~provcheck.ingest.read_segment`, one time segment of a long video each) run on a
 ``LocalCluster`` of this machine, on a ``dask scheduler``/``dask worker`` pair, or on
-whatever Dask runs on (SLURM through dask-jobqueue, Kubernetes). Workers return the
-fingerprints; the index is written by the calling process alone, one transaction per
-source, as with local workers.
+whatever Dask runs on (SLURM through dask-jobqueue, Kubernetes).
+
+Who writes the index: into a SQLite file (one writer), workers return the fingerprints
+and the calling process writes each source, in the order given, as with local workers.
+Into a PostgreSQL index, a worker that read a whole file writes it itself, in one
+transaction by ``COPY`` (:func:`_add_on_worker`), and returns the stored source: the
+fingerprints never travel through the calling process, which only waits, reports each
+file's outcome in the order given, and keeps the shortlist once the batch is done.
+Source ids then follow the order the workers finish in. A video read in time segments
+by several workers is joined, and written, by the calling process; so is a file whose
+worker cannot reach the database (its fingerprints are returned instead).
 
 Workers open the files at the paths this process gives them (it sniffs and hashes each
 file first, so it reads them too): a remote worker needs them at the same paths, on a
-shared file system. A worker that dies mid-file loses that file's task only: the
-scheduler runs it again on another worker, up to
+shared file system. A worker that dies mid-file loses that file's task only (a write not committed leaves
+nothing): the scheduler runs it again on another worker, up to
 ``distributed.scheduler.allowed-failures`` times, after which the file fails and the
-others carry on.
+others carry on. A worker killed after its write committed but before it answered has
+its task run again, which finds the file indexed: it is reported as already indexed.
 
 Dask is an optional extra (``pip install 'provcheck[dask]'``) imported by this module
 only, and this module only when ``--dask`` is asked for.
@@ -32,10 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .errors import ClusterError, MediaError
+from .errors import ClusterError, IndexStoreError, MediaError
 from .hashing import HASHERS
-from .ingest import FuturesPool, Prepared, SegmentContent, SourceContent, read_content, read_segment
+from .ingest import FuturesPool, Prepared, SegmentContent, SourceContent, new_source, read_content, read_segment
 from .media.video import VideoInfo, VideoSegment
+from .store import SourceRecord
+from .store.locations import open_store
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -77,6 +88,21 @@ def _read_on_worker(stamp: str, path: Path, kind: str, fps: float, probe: VideoI
     """The task of a Dask worker: read and fingerprint one file."""
     _check_worker(stamp, path)
     return read_content(path, kind, fps, None, probe)
+
+
+def _add_on_worker(stamp: str, location: str, prepared: Prepared) -> SourceRecord | SourceContent:
+    """The task of a Dask worker writing a database index: read one file and add it, in one transaction; the
+    stored source, or the fingerprints when this worker cannot reach the database (the caller writes them)."""
+    _check_worker(stamp, prepared.path)
+    content = read_content(prepared.path, prepared.kind, prepared.details.fps, None, prepared.probe)
+    try:
+        store = open_store(location)
+    except IndexStoreError:
+        return content
+    try:
+        return store.add_source(new_source(prepared, content), content.frames, replace=prepared.details.replace)
+    finally:
+        store.close()
 
 
 def _read_segment_on_worker(stamp: str, path: Path, fps: float, info: VideoInfo, segment: VideoSegment) -> SegmentContent:
@@ -144,6 +170,8 @@ class DaskPool(FuturesPool):
         jobs: worker processes of a local cluster; on another cluster, the files read at
             once (default: the threads of its workers when the job starts, at least 1).
         waiting: called every PROGRESS_POLL_S while a result is awaited (to draw progress).
+        writes_to: a database index's location (with its password, if any): workers add
+            each file they read whole to it themselves (see the module's docstring).
 
     Raises:
         ClusterError: Dask is not installed, or no scheduler answers at ``address``.
@@ -155,11 +183,12 @@ class DaskPool(FuturesPool):
     worker_name = "a Dask worker"
 
     def __init__(self, address: str | Client, jobs: int | None = None,
-                 waiting: Callable[[], None] | None = None) -> None:
+                 waiting: Callable[[], None] | None = None, writes_to: str | None = None) -> None:
         if jobs is not None and jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}.")
         distributed = _distributed()
         self.waiting = waiting
+        self._writes_to = writes_to
         self._stamp = _stamp()
         self._killed_worker: type[Exception] = distributed.KilledWorker
         # the cluster's failures, not the segments': reading the file whole would meet them again
@@ -246,10 +275,12 @@ class DaskPool(FuturesPool):
 
     def _submit(self, function: Callable[..., Any], *args: Any) -> DaskFuture:
         # a unique key: the same file read twice (--replace, or again after its segments) is two tasks
-        name = "provcheck-read" if function is _read_on_worker else "provcheck-segment"
+        name = {_read_on_worker: "provcheck-read", _add_on_worker: "provcheck-add"}.get(function, "provcheck-segment")
         return self._client.submit(function, self._stamp, *args, key=f"{name}-{uuid.uuid4().hex}")
 
     def _run(self, prepared: Prepared) -> _DaskTask:
+        if self._writes_to is not None:
+            return _DaskTask(prepared, [self._submit(_add_on_worker, self._writes_to, prepared)])
         future = self._submit(_read_on_worker, prepared.path, prepared.kind, prepared.details.fps, prepared.probe)
         return _DaskTask(prepared, [future])
 
@@ -288,8 +319,9 @@ class DaskPool(FuturesPool):
         self._client.cancel(self._tasks[ticket].futures)
         super()._rerun_whole(ticket)
 
-    def result(self, ticket: int) -> SourceContent:
-        """The fingerprints of a submitted file; errors raised reading it are raised here.
+    def result(self, ticket: int) -> SourceContent | SourceRecord:
+        """The fingerprints of a submitted file, or the stored source when a worker wrote it; errors raised
+        reading or writing it are raised here.
 
         Raises:
             MediaError: the file cannot be read, or the workers running its task died

@@ -51,6 +51,10 @@ class DuplicateSourceError(ProvcheckError):
         super().__init__(message)
         self.source_id = source_id
 
+    def __reduce__(self) -> tuple[type[DuplicateSourceError], tuple[str, int]]:
+        # raised in a Dask worker that writes the index, it is pickled back to the caller with its source id
+        return type(self), (str(self), self.source_id)
+
 
 class ManifestError(ProvcheckError):
     """A source manifest (``index add --manifest``) cannot be read or has a bad row; nothing was added."""

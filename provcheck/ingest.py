@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from .dates import parse_published
 from .errors import ClusterError, DuplicateSourceError, ExitCode, MediaError, ProvcheckError
 from .features import INDEX_KEYPOINTS, STILL_KEYPOINTS, OverlayDetector, extract, overlay_thumbnail
 from .hashing import HASHERS
@@ -39,7 +40,7 @@ from .media.video import (
 )
 from .parent_watch import exit_with_parent
 from .results import FailedFile, SkippedFile
-from .store import FrameRecord, IndexStore, SourceRecord
+from .store import FrameRecord, IndexStore, NewSource, SourceRecord
 
 #: Progress callback: (work done, work total), in the unit of the task (seconds of video).
 Progress = Callable[[float, float], None]
@@ -304,6 +305,23 @@ class Prepared:
     probe: VideoInfo | None = None
 
 
+def new_source(prepared: Prepared, content: SourceContent) -> NewSource:
+    """The source row of a read file, with what it was asked to be stored with."""
+    details = prepared.details
+    return NewSource(
+        kind=prepared.kind,
+        title=details.title or prepared.path.name,
+        url=details.url or None,
+        published=parse_published(details.published),
+        notes=details.notes or None,
+        path=str(prepared.path.resolve()),
+        sha256=prepared.digest,
+        duration_s=content.duration_s,
+        width=content.width,
+        height=content.height,
+    )
+
+
 @dataclass
 class Slot:
     """One file of a batch on its way through: prepared, being read by a worker, or already failed."""
@@ -367,8 +385,9 @@ class ReadPool(Protocol):
         """Start reading a file, whole or in time ``segments``; returns its ticket."""
         ...
 
-    def result(self, ticket: int) -> SourceContent:
-        """The fingerprints of a submitted file; errors raised reading it are raised here."""
+    def result(self, ticket: int) -> SourceContent | SourceRecord:
+        """The fingerprints of a submitted file, or the source itself when the pool wrote it to the index (a
+        Dask pool writing a database index); errors raised reading or writing it are raised here."""
         ...
 
     def read(self, ticket: int) -> tuple[float, float]:
@@ -432,12 +451,13 @@ class FuturesPool:
                     self._waiting_raised = True
                     raise
 
-    def _collect(self, ticket: int) -> SourceContent:
-        """Wait for a file's task(s); segments are joined, or the file read again in one pass."""
+    def _collect(self, ticket: int) -> SourceContent | SourceRecord:
+        """Wait for a file's task(s); segments are joined, or the file read again in one pass (a task that wrote
+        the source itself returns it)."""
         task: _PoolTask = self._tasks[ticket]
         if task.segments is None or task.prepared.probe is None:
             content = self._wait(task.futures[0])
-            if not isinstance(content, SourceContent):
+            if not isinstance(content, (SourceContent, SourceRecord)):
                 raise RuntimeError(f"{self.worker_name} returned something else than a file's content")
             return content
         info, segments = task.prepared.probe, task.segments
@@ -553,7 +573,7 @@ class WorkerPool(FuturesPool):
         self._tasks[ticket] = task
         return ticket
 
-    def result(self, ticket: int) -> SourceContent:
+    def result(self, ticket: int) -> SourceContent | SourceRecord:
         """The fingerprints of a submitted file; errors raised reading it are raised here."""
         try:
             return self._collect(ticket)

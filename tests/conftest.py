@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import sqlite3
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -295,3 +297,31 @@ def _json_output_checked(monkeypatch: pytest.MonkeyPatch) -> None:
             return str(text)
 
         monkeypatch.setattr(report, name, checked)
+
+
+#: A PostgreSQL server the tests may create databases on (CI always sets it: `.ci/run`).
+POSTGRESQL_SERVER = os.environ.get("PROVCHECK_TEST_POSTGRESQL")
+
+
+def database_url(name: str) -> str:
+    """The URL of database ``name`` on the test server."""
+    assert POSTGRESQL_SERVER is not None
+    base, _, _ = POSTGRESQL_SERVER.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh, empty database on the test server, dropped afterwards; skips when no server is configured."""
+    if not POSTGRESQL_SERVER:
+        pytest.skip("no PostgreSQL server configured: `eval \"$(bash .ci/postgres start)\"` sets"
+                    " PROVCHECK_TEST_POSTGRESQL (CI always does)")
+    psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL backend needs psycopg (pip install '.[test]')")
+    name = f"provcheck_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRESQL_SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield database_url(name)
+    finally:
+        with psycopg.connect(POSTGRESQL_SERVER, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

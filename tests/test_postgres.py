@@ -16,7 +16,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +35,6 @@ pytestmark = pytest.mark.skipif(
     not SERVER, reason="no PostgreSQL server configured: `eval \"$(bash .ci/postgres start)\"` sets"
                        " PROVCHECK_TEST_POSTGRESQL (CI always does)")
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _database_url(name: str) -> str:
-    assert SERVER is not None
-    base, _, _ = SERVER.rpartition("/")
-    return f"{base}/{name}"
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    """A fresh, empty database on the test server."""
-    assert SERVER is not None
-    name = f"provcheck_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield _database_url(name)
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -328,8 +307,40 @@ def _stored_rows(location: str) -> dict[str, Any]:
         store.close()
 
 
+def _rows_by_file(location: str) -> dict[str, Any]:
+    """:func:`_stored_rows` with every id replaced by what it stands for (a source by its file's sha256, a frame
+    by its source's and its number): the same files written in another order compare equal."""
+    rows = _stored_rows(location)
+    files = {record.id: record.sha256 for record in rows["sources"]}
+    frame_ids, source_ids, numbers, times = rows["frames"]
+    frame_of = {frame_id: (files[source_id], number) for frame_id, source_id, number in
+                zip(frame_ids, source_ids, numbers, strict=True)}
+    store = open_store(location)
+    try:
+        hashes = store.frame_hashes().hashes
+    finally:
+        store.close()
+    return {
+        "sources": sorted((dataclasses.replace(record, id=0) for record in rows["sources"]), key=lambda r: r.sha256),
+        "frames": sorted(zip((frame_of[f] for f in frame_ids), times, strict=True)),
+        "hashes": {name: sorted(zip((frame_of[f] for f in frame_ids), map(bytes, matrix), strict=True))
+                   for name, matrix in hashes.items()},
+        "features": sorted((frame_of[frame_id], *blobs) for frame_id, *blobs in rows["features"]),
+    }
+
+
+def _without_ids(document: Any) -> Any:
+    """An `index add --json` document less what differs by backend, and the ids (PostgreSQL through Dask numbers
+    sources in the order workers finish)."""
+    document = _without_location(document)
+    for source in document["added"]:
+        source.pop("id")
+    return document
+
+
 def test_dask_ingest_writes_postgresql_as_a_local_ingest_writes_sqlite(pg_url: str, tmp_path: Path) -> None:
-    """`index add --dask local --jobs 2` into PostgreSQL stores the rows `--jobs 1` stores in SQLite."""
+    """`index add --dask local --jobs 2` into PostgreSQL stores the rows `--jobs 1` stores in SQLite (workers
+    write them, so ids follow the order they finish in: rows are compared by file)."""
     pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
     clips = [encode_clip(tmp_path / f"clip{n}.mp4", pan_frames(seed=40 + n, count=30)) for n in range(3)]
     sqlite = str(tmp_path / "index.sqlite")
@@ -337,8 +348,50 @@ def test_dask_ingest_writes_postgresql_as_a_local_ingest_writes_sqlite(pg_url: s
     on_dask = _cli("index", "add", *map(str, clips), "--index", pg_url, "--dask", "local", "--jobs", "2", "--json",
                    "-q")
     assert local.returncode == 0 and on_dask.returncode == 0, on_dask.stderr
-    assert _without_location(valid_document(on_dask.stdout)) == _without_location(valid_document(local.stdout))
-    assert _stored_rows(pg_url) == _stored_rows(sqlite)
+    assert _without_ids(valid_document(on_dask.stdout)) == _without_ids(valid_document(local.stdout))
+    assert _rows_by_file(pg_url) == _rows_by_file(sqlite)
+    assert sorted(source["id"] for source in json.loads(on_dask.stdout)["added"]) == [1, 2, 3]
+
+
+def test_dask_workers_write_a_database_index_themselves(pg_url: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Into PostgreSQL, the workers add the files they read whole: this process writes none (its own writer
+    is made to fail), yet every file is stored whole, and a file already indexed is skipped unread."""
+    distributed = pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
+    clips = [encode_clip(tmp_path / f"clip{n}.mp4", pan_frames(seed=50 + n, count=30)) for n in range(3)]
+    sqlite = tmp_path / "index.sqlite"
+    with Index(sqlite) as index:
+        index.add_many(clips, jobs=1)
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the calling process wrote a source the workers should have written")
+
+    monkeypatch.setattr(Index, "_store_source", not_here)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                  silence_logs=50) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+        with Index(pg_url) as index:
+            outcomes = index.add_many(clips, dask=client)
+            again = index.add_many(clips[:1], dask=client)  # already indexed: refused before any worker reads it
+    assert [Path(outcome.path).name for outcome in outcomes] == [clip.name for clip in clips]
+    assert [type(outcome).__name__ for outcome in again] == ["SkippedFile"]
+    assert _rows_by_file(pg_url) == _rows_by_file(str(sqlite))
+    with Index(pg_url) as index:
+        assert index.verify_integrity().ok
+
+
+def test_a_worker_that_cannot_reach_the_database_returns_the_fingerprints(tmp_path: Path) -> None:
+    """The worker's task reads the file, then hands the fingerprints back when the database refuses it."""
+    pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
+    from provcheck.dask_pool import _add_on_worker, _stamp
+    from provcheck.ingest import Prepared, SourceContent, SourceDetails
+    from provcheck.store import SourceRecord
+
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=60, count=20))
+    prepared = Prepared(path=clip, kind="video", digest="0" * 64, downloaded=False,
+                        details=SourceDetails(title=None, url=None, published=None, notes=None, fps=2.0, replace=False))
+    refused = _add_on_worker(_stamp(), "postgresql://provcheck@127.0.0.1:1/nowhere", prepared)
+    assert isinstance(refused, SourceContent) and not isinstance(refused, SourceRecord) and len(refused.frames) > 1
 
 
 def test_the_index_variable_may_name_a_database(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
