@@ -28,7 +28,7 @@ from .codec import MIN_TRAINING_DESCRIPTORS as CODEC_MIN_TRAINING_DESCRIPTORS
 from .codec import TRAINING_DESCRIPTORS as CODEC_TRAINING_DESCRIPTORS
 from .codec import DescriptorCodec
 from .dates import ClaimedDate, parse_published
-from .errors import IndexStoreError, MediaError, ProvcheckError
+from .errors import ClusterError, IndexStoreError, MediaError, ProvcheckError
 from .fetch import FetchPolicy, fetch, is_url
 from .ingest import (
     READ_AHEAD_FILES,
@@ -309,11 +309,11 @@ class Index:
         twice :data:`~provcheck.ingest.MIN_SEGMENT_S` is read in time segments by
         several workers at once, joined into exactly what one pass gives. This process
         sniffs and hashes each file first (a file already indexed is skipped without
-        being read), downloads URLs, and alone
-        writes each source to the index, each in its own transaction, in the order the
-        files were given: ids and outcomes are those of adding the files one by one
-        with :meth:`add`. At most ``jobs + 1`` files are read ahead of the one being
-        written, so memory stays bounded. A file that cannot be read is a
+        being read), downloads URLs, and alone writes each source to the index, each in
+        its own transaction, in the order the files were given: ids and outcomes are
+        those of adding the files one by one with :meth:`add` (except where Dask
+        workers write into a database, see ``dask``). At most ``jobs + 1`` files are
+        read ahead of the one being written, so memory stays bounded. A file that cannot be read is a
         :class:`FailedFile` and the others carry on. With ``jobs=1``, or for a single
         file that is not split, everything runs in this process (unless ``dask`` is given).
 
@@ -335,7 +335,9 @@ class Index:
                 given here. Into a SQLite file this process still writes the index, in
                 the same order; into a PostgreSQL index each worker writes the files it
                 reads whole (source ids then follow the order workers finish in), and
-                the outcomes are still yielded in the order given.
+                the outcomes are still yielded in the order given. Stopped early, a
+                worker already writing a file may still store it, unreported (and its
+                download is kept).
 
         Yields:
             The stored source, or a :class:`SkippedFile` or :class:`FailedFile`.
@@ -360,7 +362,8 @@ class Index:
             from .dask_pool import DaskPool  # Dask is imported only when asked for
 
             # into a database, workers write what they read (a SQLite file has one writer: this process)
-            pool = DaskPool(dask, jobs, waiting=waiting, writes_to=self.address if is_database_url(self.address) else None)
+            into = self.address if is_database_url(self.address) and not self._given_store else None
+            pool = DaskPool(dask, jobs, waiting=waiting, writes_to=into)
             workers = pool.workers
         else:  # the pool's processes start with the first file handed over
             pool = WorkerPool(workers, waiting=waiting) if workers > 1 else None
@@ -400,9 +403,9 @@ class Index:
                 tally.finished(outcome)
                 yield outcome
         finally:
-            for slot in slots:  # stopped early: nothing more is written, and downloads are not kept
-                if slot.prepared is not None and slot.prepared.downloaded:
-                    slot.prepared.path.unlink(missing_ok=True)
+            for slot in slots:  # stopped early: nothing more is written here, and downloads are not kept...
+                if slot.prepared is not None and slot.prepared.downloaded and not _worker_may_store(slot, pool):
+                    slot.prepared.path.unlink(missing_ok=True)  # ...unless a worker may still be storing one
 
     def _submit(
         self, file: str, details: SourceDetails, policy: FetchPolicy, pool: ReadPool | None, digests: set[str],
@@ -420,7 +423,9 @@ class Index:
         except Exception as exc:
             slot.outcome = add_failure(file, exc)
             return slot
-        copy = slot.prepared.digest in digests and not details.replace
+        # a copy waits for the first to be written; with --replace it is read again, unless workers write
+        # the index (they would finish in any order, and the last file given must win)
+        copy = slot.prepared.digest in digests and (not details.replace or (pool is not None and pool.writes_index))
         digests.add(slot.prepared.digest)
         if pool is not None and not copy:
             segments = None
@@ -461,7 +466,8 @@ class Index:
             raise RuntimeError("a batch slot has neither an outcome nor a prepared file")
         try:
             try:
-                # written in file order, so the index is as adding the files one by one leaves it
+                # written in file order, so the index is as adding the files one by one leaves it (unless
+                # Dask workers write into a database: then in the order they finish)
                 if slot.ticket is None or pool is None:
                     refuse_duplicate(self._open(), prepared.digest, prepared.path, prepared.details.replace)
                     reading = None if tally is None or tally.progress is None else tally.reading_here
@@ -478,11 +484,28 @@ class Index:
                 if slot.ticket is not None and pool is not None:
                     pool.forget(slot.ticket)
         except BaseException as exc:
-            if prepared.downloaded:
+            may_store = _worker_may_store(slot, pool)
+            if may_store and isinstance(exc, Exception) and not isinstance(exc, ClusterError):
+                # its task is over: a worker killed after its commit, or whose answer was lost, stored it whole
+                stored = self._stored_as_prepared(prepared)
+                if stored is not None:
+                    self._engine = None
+                    return stored
+                may_store = False
+            if prepared.downloaded and not may_store:
                 prepared.path.unlink(missing_ok=True)
             if not isinstance(exc, Exception):
                 raise
             return add_failure(slot.file, exc)
+
+    def _stored_as_prepared(self, prepared: Prepared) -> SourceRecord | None:
+        """The source stored for this file (same digest and path), if any."""
+        try:
+            record = self._open().find_by_sha256(prepared.digest)
+        except IndexStoreError:
+            return None
+        path = prepared.stored_path or str(prepared.path.resolve())
+        return record if record is not None and record.path == path else None
 
     def _prepare(self, file: str, details: SourceDetails, policy: FetchPolicy) -> Prepared:
         """Download a URL (into the downloads folder beside the index), sniff and hash the file, refuse a duplicate."""
@@ -504,7 +527,8 @@ class Index:
         kind = media_kind(media_path)
         digest = sha256_file(media_path)
         refuse_duplicate(self._open(create=True), digest, media_path, details.replace)
-        return Prepared(path=media_path, kind=kind, digest=digest, details=details, downloaded=downloaded)
+        return Prepared(path=media_path, kind=kind, digest=digest, details=details, downloaded=downloaded,
+                        stored_path=str(media_path.resolve()))
 
     def _store_source(self, prepared: Prepared, content: SourceContent) -> SourceRecord:
         """Write one read source in one transaction."""
@@ -733,6 +757,11 @@ def _dated(result: ClaimResult, claimed_date: ClaimedDate | None) -> ClaimResult
     if claimed_date is None or result.error is not None:
         return result
     return dataclasses.replace(result, claimed_date=claimed_date)
+
+
+def _worker_may_store(slot: Slot, pool: ReadPool | None) -> bool:
+    """Whether a worker of ``pool`` may be adding this file to the index itself (so its download must stay)."""
+    return slot.ticket is not None and pool is not None and pool.writes_index
 
 
 def _open_checker(index_path: str, settings: MatchSettings) -> ClaimCheck:

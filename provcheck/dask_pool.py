@@ -14,15 +14,17 @@ fingerprints never travel through the calling process, which only waits, reports
 file's outcome in the order given, and keeps the shortlist once the batch is done.
 Source ids then follow the order the workers finish in. A video read in time segments
 by several workers is joined, and written, by the calling process; so is a file whose
-worker cannot reach the database (its fingerprints are returned instead).
+worker cannot reach the database, or loses its connection while writing (its
+fingerprints are returned instead).
 
 Workers open the files at the paths this process gives them (it sniffs and hashes each
 file first, so it reads them too): a remote worker needs them at the same paths, on a
 shared file system. A worker that dies mid-file loses that file's task only (a write not committed leaves
 nothing): the scheduler runs it again on another worker, up to
 ``distributed.scheduler.allowed-failures`` times, after which the file fails and the
-others carry on. A worker killed after its write committed but before it answered has
-its task run again, which finds the file indexed: it is reported as already indexed.
+others carry on. A worker killed after its write committed but before it answered left
+the file stored whole: the caller finds it and reports it added (or, if the scheduler ran
+the task again, the re-run finds it indexed: already indexed).
 
 Dask is an optional extra (``pip install 'provcheck[dask]'``) imported by this module
 only, and this module only when ``--dask`` is asked for.
@@ -90,17 +92,26 @@ def _read_on_worker(stamp: str, path: Path, kind: str, fps: float, probe: VideoI
     return read_content(path, kind, fps, None, probe)
 
 
+#: In a worker: the database locations it could not connect to (it then returns fingerprints at once).
+_unreachable: set[str] = set()
+
+
 def _add_on_worker(stamp: str, location: str, prepared: Prepared) -> SourceRecord | SourceContent:
     """The task of a Dask worker writing a database index: read one file and add it, in one transaction; the
     stored source, or the fingerprints when this worker cannot reach the database (the caller writes them)."""
     _check_worker(stamp, prepared.path)
     content = read_content(prepared.path, prepared.kind, prepared.details.fps, None, prepared.probe)
+    if location in _unreachable:
+        return content
     try:
         store = open_store(location)
     except IndexStoreError:
+        _unreachable.add(location)  # not waited for again, file after file, by this worker
         return content
     try:
         return store.add_source(new_source(prepared, content), content.frames, replace=prepared.details.replace)
+    except IndexStoreError:  # the connection broke (its transaction rolled back): the caller writes the file
+        return content
     finally:
         store.close()
 
@@ -180,6 +191,7 @@ class DaskPool(FuturesPool):
 
     #: The cluster was asked for: a file alone is read there too, not in this process.
     reads_alone = True
+    writes_index = False
     worker_name = "a Dask worker"
 
     def __init__(self, address: str | Client, jobs: int | None = None,
@@ -189,6 +201,7 @@ class DaskPool(FuturesPool):
         distributed = _distributed()
         self.waiting = waiting
         self._writes_to = writes_to
+        self.writes_index = writes_to is not None
         self._stamp = _stamp()
         self._killed_worker: type[Exception] = distributed.KilledWorker
         # the cluster's failures, not the segments': reading the file whole would meet them again

@@ -303,6 +303,8 @@ class Prepared:
     downloaded: bool
     #: A video's stream parameters, when they were read to decide whether to split it.
     probe: VideoInfo | None = None
+    #: The path stored with the source, resolved where the file was prepared (a worker may see other links).
+    stored_path: str | None = None
 
 
 def new_source(prepared: Prepared, content: SourceContent) -> NewSource:
@@ -314,7 +316,7 @@ def new_source(prepared: Prepared, content: SourceContent) -> NewSource:
         url=details.url or None,
         published=parse_published(details.published),
         notes=details.notes or None,
-        path=str(prepared.path.resolve()),
+        path=prepared.stored_path or str(prepared.path.resolve()),
         sha256=prepared.digest,
         duration_s=content.duration_s,
         width=content.width,
@@ -380,6 +382,8 @@ class ReadPool(Protocol):
     workers: int
     #: Whether a batch of one file is read by the pool too (else in the calling process).
     reads_alone: bool
+    #: Whether the pool's workers add the files they read whole to the index themselves.
+    writes_index: bool
 
     def submit(self, prepared: Prepared, segments: list[VideoSegment] | None = None) -> int:
         """Start reading a file, whole or in time ``segments``; returns its ticket."""
@@ -505,6 +509,7 @@ class WorkerPool(FuturesPool):
 
     #: A file alone is read in the calling process: starting a worker would only add its start-up time.
     reads_alone = False
+    writes_index = False
     #: A dead worker breaks the pool: :meth:`result` restarts it and reads the file again alone.
     pool_failures = (BrokenProcessPool,)
 

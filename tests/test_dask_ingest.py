@@ -216,8 +216,10 @@ def test_a_worker_killed_mid_file_loses_that_file_at_most(tmp_path: Path, files:
         assert command.returncode == 0 and not failed, stderr
         assert [Path(source["path"]).name for source in document["added"]] == [
             path.name for path in batch if path.name not in rewritten]
-    else:
-        assert command.returncode == 1 and failed and "Traceback" not in stderr
+    elif not rewritten:  # (a worker killed after its commit has its file reported added: then nothing fails)
+        assert (command.returncode == 1 and failed) or (
+            backend == "postgresql" and command.returncode == 0 and set(added) == {path.name for path in batch}), stderr
+        assert "Traceback" not in stderr
     with Index(index_path) as index:
         assert index.verify_integrity().ok
         stored = {Path(source.path).name: source.frame_count for source in index.sources()}

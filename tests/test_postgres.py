@@ -380,6 +380,92 @@ def test_dask_workers_write_a_database_index_themselves(pg_url: str, tmp_path: P
         assert index.verify_integrity().ok
 
 
+def _thread_cluster() -> Any:
+    """A LocalCluster whose one worker is a thread of this process: a test's monkeypatch reaches its tasks."""
+    import distributed
+
+    return distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=50)
+
+
+def test_a_worker_that_fails_after_its_commit_has_its_file_reported_added(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose transaction committed but whose answer never came (killed, or the error after the commit):
+    the file is in the index whole, so it is reported added, not failed."""
+    distributed = pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
+    from provcheck import dask_pool
+    from provcheck.errors import MediaError
+    from provcheck.store import SourceRecord
+
+    clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=61, count=30))
+
+    def commit_then_fail(location: str) -> Any:
+        store = open_store(location)
+        real_add = store.add_source
+
+        def add_source(*args: Any, **kwargs: Any) -> Any:
+            real_add(*args, **kwargs)
+            raise MediaError(f"{clip}: the worker died after writing this file")
+
+        store.add_source = add_source  # type: ignore[method-assign]
+        return store
+
+    monkeypatch.setattr(dask_pool, "open_store", commit_then_fail)
+    with _thread_cluster() as cluster, distributed.Client(cluster, set_as_default=False) as client:
+        with Index(pg_url) as index:
+            outcomes = index.add_many([clip], dask=client)
+    assert [type(outcome) for outcome in outcomes] == [SourceRecord]
+    with Index(pg_url) as index:
+        assert [(source.id, source.frame_count) for source in index.sources()] == [
+            (outcomes[0].id, outcomes[0].frame_count)] and index.verify_integrity().ok  # type: ignore[union-attr]
+
+
+def test_replace_twice_in_one_dask_batch_keeps_the_last_file_given(pg_url: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two copies of one file with --replace: workers would finish in any order, so the second copy waits for the
+    first to be written, and the source ends with the last copy's path, as `--jobs 1` leaves it."""
+    distributed = pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
+    from provcheck.store import SourceRecord
+
+    first = encode_clip(tmp_path / "first.mp4", pan_frames(seed=62, count=30))
+    second = tmp_path / "second.mp4"
+    second.write_bytes(first.read_bytes())
+    written_here = []
+    store_source = Index._store_source
+    monkeypatch.setattr(Index, "_store_source", lambda self, prepared, content: written_here.append(
+        prepared.path.name) or store_source(self, prepared, content))
+    with _thread_cluster() as cluster, distributed.Client(cluster, set_as_default=False) as client:
+        with Index(pg_url) as index:
+            outcomes = index.add_many([first, second], dask=client, replace=True)
+    assert [type(outcome) for outcome in outcomes] == [SourceRecord, SourceRecord]
+    assert written_here == ["second.mp4"]  # the first by a worker, the copy here once the first was written
+    with Index(pg_url) as index:
+        assert [Path(source.path).name for source in index.sources()] == ["second.mp4"]
+
+
+def test_a_store_given_with_dask_is_the_one_written(pg_url: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Index(store=...)`: workers write into the store given, not into $PROVCHECK_INDEX's database."""
+    distributed = pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
+    other = f"{pg_url}_env"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {other.rpartition('/')[2]}")
+    try:
+        open_store(other, create=True).close()  # an index of its own, which workers could write into
+        monkeypatch.setenv("PROVCHECK_INDEX", other)
+        clip = encode_clip(tmp_path / "clip.mp4", pan_frames(seed=63, count=30))
+        with _thread_cluster() as cluster, distributed.Client(cluster, set_as_default=False) as client:
+            with Index(store=open_store(pg_url, create=True)) as index:
+                index.add_many([clip], dask=client)
+        with Index(pg_url) as index:
+            assert [Path(source.path).name for source in index.sources()] == ["clip.mp4"]
+        with Index(other) as index:
+            assert index.sources() == []
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {other.rpartition('/')[2]} WITH (FORCE)")
+
+
 def test_a_worker_that_cannot_reach_the_database_returns_the_fingerprints(tmp_path: Path) -> None:
     """The worker's task reads the file, then hands the fingerprints back when the database refuses it."""
     pytest.importorskip("distributed", reason="the Dask ingest needs provcheck[dask]")
