@@ -23,8 +23,8 @@ shared file system. A worker that dies mid-file loses that file's task only (a w
 nothing): the scheduler runs it again on another worker, up to
 ``distributed.scheduler.allowed-failures`` times, after which the file fails and the
 others carry on. A worker killed after its write committed but before it answered left
-the file stored whole: the caller finds it and reports it added (or, if the scheduler ran
-the task again, the re-run finds it indexed: already indexed).
+the file stored whole: the caller finds it (same digest and path) and reports it added,
+whether or not the scheduler ran the task again.
 
 Dask is an optional extra (``pip install 'provcheck[dask]'``) imported by this module
 only, and this module only when ``--dask`` is asked for.
