@@ -504,8 +504,7 @@ class Index:
             record = self._open().find_by_sha256(prepared.digest)
         except IndexStoreError:
             return None
-        path = prepared.stored_path or str(prepared.path.resolve())
-        return record if record is not None and record.path == path else None
+        return record if record is not None and record.path == prepared.stored_at() else None
 
     def _prepare(self, file: str, details: SourceDetails, policy: FetchPolicy) -> Prepared:
         """Download a URL (into the downloads folder beside the index), sniff and hash the file, refuse a duplicate."""

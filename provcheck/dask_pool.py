@@ -191,7 +191,6 @@ class DaskPool(FuturesPool):
 
     #: The cluster was asked for: a file alone is read there too, not in this process.
     reads_alone = True
-    writes_index = False
     worker_name = "a Dask worker"
 
     def __init__(self, address: str | Client, jobs: int | None = None,
@@ -201,6 +200,7 @@ class DaskPool(FuturesPool):
         distributed = _distributed()
         self.waiting = waiting
         self._writes_to = writes_to
+        #: Whether workers add the files they read whole to the index themselves (a database index).
         self.writes_index = writes_to is not None
         self._stamp = _stamp()
         self._killed_worker: type[Exception] = distributed.KilledWorker

@@ -306,6 +306,10 @@ class Prepared:
     #: The path stored with the source, resolved where the file was prepared (a worker may see other links).
     stored_path: str | None = None
 
+    def stored_at(self) -> str:
+        """The path the source is stored with."""
+        return self.stored_path or str(self.path.resolve())
+
 
 def new_source(prepared: Prepared, content: SourceContent) -> NewSource:
     """The source row of a read file, with what it was asked to be stored with."""
@@ -316,7 +320,7 @@ def new_source(prepared: Prepared, content: SourceContent) -> NewSource:
         url=details.url or None,
         published=parse_published(details.published),
         notes=details.notes or None,
-        path=prepared.stored_path or str(prepared.path.resolve()),
+        path=prepared.stored_at(),
         sha256=prepared.digest,
         duration_s=content.duration_s,
         width=content.width,
